@@ -1,0 +1,72 @@
+//! Hot-path micro-benchmarks: building an environ from an HTTP request and from CGI variables, and a
+//! hello-world application call. Run with `cargo bench -p rgi`.
+
+use std::sync::Arc;
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use http::{header, HeaderMap, HeaderValue, StatusCode};
+use rgi::convert::{self, ConnInfo, InputLimits};
+use rgi::{Application, Environ, Reply, ServerInfo, StartResponse};
+
+struct Hello;
+
+impl Application for Hello {
+    async fn call(&self, _environ: Environ, start: StartResponse) -> Reply {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        Ok(start.respond(StatusCode::OK, headers, "Hello World!\n")?)
+    }
+}
+
+fn request() -> http::Request<http_body_util::Empty<bytes::Bytes>> {
+    http::Request::get("/hello/world?x=1&y=2")
+        .header("host", "127.0.0.1:8000")
+        .header("user-agent", "wrk/4.2")
+        .header("accept", "*/*")
+        .header("accept-encoding", "gzip")
+        .body(http_body_util::Empty::new())
+        .unwrap()
+}
+
+fn benches(c: &mut Criterion) {
+    let server = Arc::new(ServerInfo::default());
+    let conn = ConnInfo::default();
+    c.bench_function("environ_from_request", |b| {
+        b.iter_batched(
+            request,
+            |req| black_box(convert::environ_from_request(req, &conn, &server, InputLimits::default())),
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    let vars: Vec<(&[u8], &[u8])> = vec![
+        (b"REQUEST_METHOD", b"GET"),
+        (b"SCRIPT_NAME", b""),
+        (b"PATH_INFO", b"/hello/world"),
+        (b"QUERY_STRING", b"x=1&y=2"),
+        (b"REQUEST_URI", b"/hello/world?x=1&y=2"),
+        (b"SERVER_NAME", b"127.0.0.1"),
+        (b"SERVER_PORT", b"8000"),
+        (b"SERVER_PROTOCOL", b"HTTP/1.1"),
+        (b"REMOTE_ADDR", b"127.0.0.1"),
+        (b"REMOTE_PORT", b"54321"),
+        (b"HTTP_HOST", b"127.0.0.1:8000"),
+        (b"HTTP_USER_AGENT", b"wrk/4.2"),
+        (b"HTTP_ACCEPT", b"*/*"),
+    ];
+    c.bench_function("environ_from_cgi", |b| {
+        b.iter(|| black_box(rgi::environ_from_cgi(vars.iter().copied()).unwrap()))
+    });
+    c.bench_function("hello_call_http", |b| {
+        b.iter_batched(
+            request,
+            |req| {
+                let environ = convert::environ_from_request(req, &conn, &server, InputLimits::default());
+                black_box(rgi::block_on(convert::call_app(&Hello, environ)))
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
+}
+
+criterion_group!(environ, benches);
+criterion_main!(environ);

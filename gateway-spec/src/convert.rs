@@ -1,0 +1,321 @@
+//! Conversions between RGI and the `http` crate's types, shared by the HTTP server, the tower bridges
+//! and the test client so that an application sees the same environ through each of them.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{HeaderMap, StatusCode, Version};
+
+use crate::environ::ServerInfo;
+use crate::input::BodyTooLarge;
+use crate::{Application, Body, BoxError, Environ, Input, Overloaded, Response, Scheme, StartResponse};
+
+/// Where a request came in: the per-connection facts an HTTP server knows.
+///
+/// The tower bridge looks for one in the request's extensions; servers insert it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnInfo {
+    /// The server's own address (`SERVER_PORT` when no `Host` header says otherwise); `None` on a
+    /// unix socket.
+    pub local: Option<SocketAddr>,
+    /// The client's address (`REMOTE_ADDR`, `REMOTE_PORT`); `None` on a unix socket.
+    pub remote: Option<SocketAddr>,
+    /// The scheme the client used (`https` behind TLS termination in this process).
+    pub scheme: Scheme,
+}
+
+impl Default for ConnInfo {
+    /// A loopback connection: `127.0.0.1:80` ← `127.0.0.1:0`, plain HTTP.
+    fn default() -> Self {
+        ConnInfo {
+            local: Some(SocketAddr::from(([127, 0, 0, 1], 80))),
+            remote: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            scheme: Scheme::Http,
+        }
+    }
+}
+
+/// Limits applied while turning a request into an environ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InputLimits {
+    /// Refuse request bodies longer than this many bytes (`None`: no limit).
+    pub max_body: Option<u64>,
+}
+
+/// Build the environ for an HTTP request.
+///
+/// - `SERVER_NAME`/`SERVER_PORT` come from the `Host` header when present (as gunicorn and most CGI
+///   servers do), else from the local address (`localhost` on a unix socket).
+/// - `SCRIPT_NAME` is `""`; `PATH_INFO` is the percent-decoded path; `REQUEST_URI` the raw target.
+/// - The body becomes `rgi.input` as is: streamed, with EOF at `Content-Length` when given.
+pub fn environ_from_request<B>(
+    request: http::Request<B>,
+    conn: &ConnInfo,
+    server: &Arc<ServerInfo>,
+    limits: InputLimits,
+) -> Environ
+where
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let (parts, body) = request.into_parts();
+    let target = match parts.uri.path_and_query() {
+        Some(pq) if parts.uri.scheme().is_none() => pq.as_str(),
+        _ => "",
+    };
+    let owned_target;
+    let target = if target.is_empty() {
+        // absolute-form, authority-form (CONNECT) or asterisk-form: keep exactly what was sent.
+        owned_target = parts.uri.to_string();
+        owned_target.as_str()
+    } else {
+        target
+    };
+
+    let (server_name, server_port) = server_name_port(&parts.headers, conn);
+    let mut input = Input::from_body(body);
+    if let Some(len) = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| crate::environ::parse_digits(v.as_bytes()))
+    {
+        input = input.with_content_length(len);
+    }
+    if let Some(max) = limits.max_body {
+        input = input.with_limit(max);
+    }
+
+    let mut builder = Environ::builder(parts.method, target)
+        .protocol(protocol_name(parts.version))
+        .server(server_name, server_port)
+        .scheme(conn.scheme)
+        .headers(parts.headers)
+        .input(input)
+        .server_info(Arc::clone(server));
+    if let Some(remote) = conn.remote {
+        builder = builder.remote(remote.ip().to_string(), Some(remote.port()));
+    }
+    let mut environ = builder.build();
+    *environ.extensions_mut() = parts.extensions;
+    environ
+}
+
+/// `SERVER_NAME` and `SERVER_PORT` for a request.
+fn server_name_port(headers: &HeaderMap, conn: &ConnInfo) -> (Bytes, u16) {
+    let default_port = conn
+        .local
+        .map_or(conn.scheme.default_port(), |a| a.port());
+    if let Some(host) = headers.get(header::HOST).map(HeaderValue::as_bytes) {
+        if !host.is_empty() {
+            let (name, port) = split_host_port(host);
+            let port = port
+                .and_then(crate::environ::parse_digits)
+                .and_then(|p| u16::try_from(p).ok())
+                .unwrap_or_else(|| {
+                    if port.is_some() {
+                        default_port
+                    } else {
+                        conn.scheme.default_port()
+                    }
+                });
+            return (Bytes::copy_from_slice(name), port);
+        }
+    }
+    match conn.local {
+        Some(addr) => (Bytes::from(addr.ip().to_string()), addr.port()),
+        None => (Bytes::from_static(b"localhost"), default_port),
+    }
+}
+
+/// `example.org:8080` → (`example.org`, `8080`); `[::1]:80` → (`[::1]`, `80`).
+fn split_host_port(host: &[u8]) -> (&[u8], Option<&[u8]>) {
+    let colon = if host.starts_with(b"[") {
+        host.iter()
+            .position(|&c| c == b']')
+            .and_then(|end| (host.get(end + 1) == Some(&b':')).then_some(end + 1))
+    } else {
+        host.iter().rposition(|&c| c == b':')
+    };
+    match colon {
+        Some(i) => (&host[..i], Some(&host[i + 1..])),
+        None => (host, None),
+    }
+}
+
+/// `SERVER_PROTOCOL` for an HTTP version.
+pub fn protocol_name(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_2 => "HTTP/2",
+        Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/1.1",
+    }
+}
+
+/// Turn an RGI response into an `http` response (the body is the RGI [`Body`], an `http_body::Body`).
+pub fn into_http_response(response: Response) -> http::Response<Body> {
+    let (status, headers, body, extensions) = response.into_parts();
+    let mut out = http::Response::new(body);
+    *out.status_mut() = status;
+    *out.headers_mut() = headers;
+    *out.extensions_mut() = extensions;
+    out
+}
+
+/// The response a server sends when an application returns `Err`: 413 for [`BodyTooLarge`], 503 for
+/// [`Overloaded`], 400 for a body that ended early, 500 otherwise. Only the status line's words go to
+/// the client; the error itself goes to `rgi.errors`.
+pub fn error_response(error: &BoxError) -> http::Response<Body> {
+    let status = error_status(error);
+    let mut response = http::Response::new(Body::from(format!(
+        "{} {}\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("Error")
+    )));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
+
+/// The status for an application error; see [`error_response`].
+pub fn error_status(error: &BoxError) -> StatusCode {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error.as_ref());
+    while let Some(e) = cause {
+        if e.is::<BodyTooLarge>() {
+            return StatusCode::PAYLOAD_TOO_LARGE;
+        }
+        if e.is::<Overloaded>() {
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::UnexpectedEof {
+                return StatusCode::BAD_REQUEST;
+            }
+            if let Some(inner) = io.get_ref() {
+                if inner.is::<BodyTooLarge>() {
+                    return StatusCode::PAYLOAD_TOO_LARGE;
+                }
+            }
+        }
+        cause = e.source();
+    }
+    StatusCode::INTERNAL_SERVER_ERROR
+}
+
+/// Call `app` with `environ` and turn the outcome into an `http` response; an `Err` is logged to
+/// `rgi.errors` and answered by [`error_response`].
+pub async fn call_app<A: Application>(app: &A, environ: Environ) -> http::Response<Body> {
+    let start = StartResponse::new(environ.method());
+    let errors = environ.errors().clone();
+    let uri = environ
+        .request_uri()
+        .map(|u| String::from_utf8_lossy(u).into_owned())
+        .unwrap_or_default();
+    match app.call(environ, start).await {
+        Ok(response) => into_http_response(response),
+        Err(error) => {
+            errors.log(format_args!("rgi: application error for {uri}: {error}"));
+            error_response(&error)
+        }
+    }
+}
+
+/// Turn an environ back into an `http` request, for tower services behind
+/// [`ServiceApp`](crate::tower::ServiceApp).
+///
+/// The URI is `REQUEST_URI` when the application is not mounted (the exact bytes the client sent);
+/// under a mount point it is the re-encoded `PATH_INFO` plus `QUERY_STRING`, so the service routes on
+/// the path below its mount. The environ's extensions move to the request, with an
+/// [`EnvironMeta`] added.
+pub fn into_http_request(mut environ: Environ) -> http::Request<Input> {
+    let uri = request_uri_for(&environ);
+    let meta = EnvironMeta::from_environ(&environ);
+    let mut request = http::Request::new(environ.take_input());
+    *request.method_mut() = environ.method().clone();
+    *request.version_mut() = match environ.protocol() {
+        b"HTTP/1.0" => Version::HTTP_10,
+        b"HTTP/0.9" => Version::HTTP_09,
+        b"HTTP/2" | b"HTTP/2.0" => Version::HTTP_2,
+        _ => Version::HTTP_11,
+    };
+    *request.uri_mut() = uri;
+    *request.headers_mut() = std::mem::take(environ.headers_mut());
+    *request.extensions_mut() = std::mem::take(environ.extensions_mut());
+    request.extensions_mut().insert(meta);
+    request
+}
+
+fn request_uri_for(environ: &Environ) -> http::Uri {
+    if environ.script_name().is_empty() {
+        if let Some(uri) = environ
+            .request_uri()
+            .and_then(|u| http::Uri::try_from(u).ok())
+        {
+            if uri.scheme().is_none() {
+                return uri;
+            }
+        }
+    }
+    const PATH: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+        .add(b' ')
+        .add(b'"')
+        .add(b'#')
+        .add(b'<')
+        .add(b'>')
+        .add(b'?')
+        .add(b'`')
+        .add(b'{')
+        .add(b'}')
+        .add(b'%');
+    let mut target: String =
+        percent_encoding::percent_encode(environ.path_info(), PATH).collect();
+    if target.is_empty() {
+        target.push('/');
+    }
+    if !environ.query_string().is_empty() {
+        target.push('?');
+        target.push_str(&String::from_utf8_lossy(environ.query_string()));
+    }
+    http::Uri::try_from(target).unwrap_or_else(|_| http::Uri::from_static("/"))
+}
+
+/// The CGI facts of an environ that have no place in an `http::Request`, carried as a request
+/// extension by [`into_http_request`] (like Go's `fcgi.ProcessEnv`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvironMeta {
+    /// `SCRIPT_NAME`.
+    pub script_name: Bytes,
+    /// `rgi.url_scheme`.
+    pub scheme: Scheme,
+    /// `REMOTE_ADDR`, `REMOTE_PORT`.
+    pub remote: Option<(Bytes, Option<u16>)>,
+    /// `SERVER_NAME`, `SERVER_PORT`.
+    pub server: (Bytes, u16),
+}
+
+impl EnvironMeta {
+    fn from_environ(environ: &Environ) -> Self {
+        EnvironMeta {
+            script_name: Bytes::copy_from_slice(environ.script_name()),
+            scheme: environ.url_scheme(),
+            remote: environ
+                .remote_addr()
+                .map(|(a, p)| (Bytes::copy_from_slice(a), p)),
+            server: (
+                Bytes::copy_from_slice(environ.server_name()),
+                environ.server_port(),
+            ),
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! # RGI — the Rust Gateway Interface
+//!
+//! The contract between web **applications**, the **servers** that run them (HTTP, CGI, FastCGI, SCGI,
+//! uwsgi) and the **middleware** between the two: Python's WSGI (PEP 3333), for Rust. An application
+//! written against this crate runs unchanged under every RGI server, and any number of middleware
+//! layers can be stacked around it. The normative text is `SPEC.md` beside this crate.
+//!
+//! The whole contract is one trait:
+//!
+//! ```
+//! use rgi::{Application, Environ, Reply, StartResponse};
+//! use http::{header, HeaderMap, HeaderValue, StatusCode};
+//!
+//! struct Hello;
+//!
+//! impl Application for Hello {
+//!     async fn call(&self, environ: Environ, start: StartResponse) -> Reply {
+//!         let mut headers = HeaderMap::new();
+//!         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+//!         let name = environ.get("QUERY_STRING").map(|q| q.to_string_lossy().into_owned());
+//!         let body = format!("Hello {}!\n", name.as_deref().unwrap_or("World"));
+//!         Ok(start.respond(StatusCode::OK, headers, body)?)
+//!     }
+//! }
+//! # let r = rgi::testing::TestClient::new(Hello).get("/?RGI").send_blocking();
+//! # assert_eq!(r.text(), "Hello RGI!\n");
+//! ```
+//!
+//! - [`Environ`]: the request — CGI/1.1 meta-variables by their exact names, headers, `rgi.*` keys,
+//!   the body ([`Input`]) and typed extensions.
+//! - [`StartResponse`]: consumed to make the one [`Response`] (status, headers, [`Body`]).
+//! - [`blocking`] for synchronous code, [`app_fn`] for closures, [`BoxApp`] to erase types.
+//! - [`lint`]: a validator for both sides; [`testing`]: an in-process client;
+//!   [`tower`]: bridges to and from `tower::Service`; [`convert`]: `http` type conversions.
+//!
+//! ## Optional features
+//!
+//! - `rt` (default): [`TokioBlocking`], an executor on tokio's blocking pool, used by the tower bridge.
+//!
+//! ## Stability
+//!
+//! `rgi.version` is 1.0. Additions that old applications and servers can ignore (a new capability, a
+//! new optional key) keep the major version; see SPEC.md, "Versioning".
+
+mod app;
+mod block_on;
+mod body;
+pub mod convert;
+mod environ;
+mod errors;
+mod executor;
+mod input;
+pub mod lint;
+mod response;
+pub mod testing;
+pub mod tower;
+
+pub use crate::app::{app_fn, blocking, AppFn, Application, Blocking, BoxApp, BoxError, BoxFuture, Reply};
+pub use crate::block_on::block_on;
+pub use crate::body::{Body, BodyClosed, BodyKind, BodySender, FileBody};
+pub use crate::environ::{
+    environ_from_cgi, Capabilities, Environ, EnvironBuilder, EnvironError, Scheme, ServerInfo, Var,
+    VERSION,
+};
+pub use crate::errors::{Captured, ErrorSink, Errors};
+pub use crate::executor::{BlockingJob, Executor, Inline, Overloaded, SharedExecutor};
+#[cfg(feature = "rt")]
+pub use crate::executor::TokioBlocking;
+pub use crate::input::{BodyTooLarge, Input};
+pub use crate::response::{is_hop_by_hop, status_allows_body, Response, ResponseError, StartResponse, HOP_BY_HOP};
+
+/// Re-exported so that applications name the same `http` types as RGI.
+pub use http;
