@@ -294,6 +294,18 @@ impl From<&'static [u8]> for Body {
     }
 }
 
+impl From<BodyKind> for Body {
+    /// Put a body taken apart by [`Body::into_kind`] back together.
+    fn from(kind: BodyKind) -> Self {
+        match kind {
+            BodyKind::Empty => Body::empty(),
+            BodyKind::Full(b) => Body::full(b),
+            BodyKind::Stream(body) => body,
+            BodyKind::File(f) => Body::from(f),
+        }
+    }
+}
+
 impl From<FileBody> for Body {
     fn from(f: FileBody) -> Self {
         Body {
@@ -323,7 +335,11 @@ impl http_body::Body for Body {
                     return Poll::Ready(None);
                 }
                 // Blocking read: servers that care send files natively (sendfile, tokio::fs).
-                Poll::Ready(Some(f.read_chunk(FILE_CHUNK).map(Frame::data).map_err(Into::into)))
+                Poll::Ready(Some(
+                    f.read_chunk(FILE_CHUNK)
+                        .map(Frame::data)
+                        .map_err(Into::into),
+                ))
             }
         }
     }

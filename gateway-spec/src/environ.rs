@@ -452,6 +452,33 @@ impl Environ {
         Ok(())
     }
 
+    /// Move the mount point `prefix` from the front of `PATH_INFO` to the end of `SCRIPT_NAME`.
+    ///
+    /// The split is on a segment boundary (`/app` mounts `/app` and `/app/x`, not `/apple`). Returns
+    /// whether the path was under the mount point; when it was not, nothing changes.
+    ///
+    /// ```
+    /// let mut environ = rgi::Environ::builder(http::Method::GET, "/app/x").build();
+    /// assert!(environ.mount("/app/"));
+    /// assert_eq!((environ.script_name(), environ.path_info()), (&b"/app"[..], &b"/x"[..]));
+    /// ```
+    pub fn mount(&mut self, prefix: &str) -> bool {
+        let prefix = prefix.trim_end_matches('/');
+        if prefix.is_empty() {
+            return true;
+        }
+        let Some(rest) = self.path_info.strip_prefix(prefix.as_bytes()) else {
+            return false;
+        };
+        if !(rest.is_empty() || rest.starts_with(b"/")) {
+            return false;
+        }
+        let mut script_name = self.script_name.to_vec();
+        script_name.extend_from_slice(prefix.as_bytes());
+        let path_info = self.path_info.slice(prefix.len()..);
+        self.set_path(script_name, path_info).is_ok()
+    }
+
     /// Set `rgi.url_scheme` (and so `HTTPS`), e.g. from a trusted proxy's `X-Forwarded-Proto`.
     pub fn set_url_scheme(&mut self, scheme: Scheme) {
         self.scheme = scheme;
@@ -496,7 +523,11 @@ impl Environ {
             _ => {
                 if let Some(suffix) = key.strip_prefix("HTTP_") {
                     let name = header_name_for(suffix)?;
-                    if !exposed_as_http_var(&name) {
+                    // RFC 3875 §4.1.18: the body's headers are CONTENT_TYPE / CONTENT_LENGTH only.
+                    if !exposed_as_http_var(&name)
+                        || name == header::CONTENT_TYPE
+                        || name == header::CONTENT_LENGTH
+                    {
                         return None;
                     }
                     self.header_var(&name)
@@ -540,7 +571,8 @@ impl Environ {
         }
         match key {
             "REQUEST_METHOD" => {
-                self.method = Method::from_bytes(&value).map_err(|_| invalid(key, "not a token"))?;
+                self.method =
+                    Method::from_bytes(&value).map_err(|_| invalid(key, "not a token"))?;
             }
             "SCRIPT_NAME" => {
                 let path_info = self.path_info.clone();
@@ -811,24 +843,9 @@ impl EnvironBuilder {
         self
     }
 
-    /// Mount the application at `script_name`: split it off the front of `PATH_INFO`.
-    ///
-    /// The split is on a segment boundary; a path outside the mount point keeps `SCRIPT_NAME` empty.
+    /// Mount the application at `script_name`; see [`Environ::mount`].
     pub fn mount(mut self, script_name: &str) -> Self {
-        let mount = script_name.trim_end_matches('/');
-        if mount.is_empty() {
-            return self;
-        }
-        let path = self.environ.path_info.clone();
-        if let Some(rest) = path.strip_prefix(mount.as_bytes()) {
-            if rest.is_empty() || rest.starts_with(b"/") {
-                let rest = path.slice(mount.len()..);
-                let r = self
-                    .environ
-                    .set_path(Bytes::copy_from_slice(mount.as_bytes()), rest);
-                self.record(r);
-            }
-        }
+        self.environ.mount(script_name);
         self
     }
 
@@ -981,9 +998,9 @@ pub(crate) fn parse_digits(value: &[u8]) -> Option<u64> {
     if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    value
-        .iter()
-        .try_fold(0u64, |n, d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+    value.iter().try_fold(0u64, |n, d| {
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
 }
 
 /// The path part of an absolute-form request target (`http://host/p` → `/p`); others unchanged.

@@ -1,0 +1,68 @@
+//! Settings shared by every server: limits, timeouts, the mount point, the blocking pool.
+
+use std::time::Duration;
+
+/// Limits on what a client may send. Requests beyond them get a 4xx answer, never a crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest request target (the URI in the request line), in bytes; longer gets `414 URI Too Long`.
+    /// Default 8190 (gunicorn's maximum for `--limit-request-line`).
+    pub max_request_line: usize,
+    /// Most header fields in one request; more gets `431 Request Header Fields Too Large`.
+    /// Default 100 (gunicorn's `--limit-request-fields`).
+    pub max_headers: usize,
+    /// Largest request head (request line and all headers), in bytes; larger gets `431`.
+    /// Default 65536; never less than 8192.
+    pub max_head_bytes: usize,
+    /// Largest request body, in bytes; a larger `Content-Length` gets `413 Content Too Large` before
+    /// the application runs, and a longer chunked body fails the application's read (then 413).
+    /// Default 1 GiB; `None` means no limit.
+    pub max_body: Option<u64>,
+    /// How long a client may take to send a request head, from its first byte on a new connection or
+    /// after the previous response on a kept-alive one (slowloris). Default 30 s.
+    pub header_read_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_request_line: 8190,
+            max_headers: 100,
+            max_head_bytes: 64 * 1024,
+            max_body: Some(1 << 30),
+            header_read_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Everything a server needs besides the application and its listeners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Client limits.
+    pub limits: Limits,
+    /// On a graceful stop, how long in-flight requests may take before connections are closed.
+    /// Default 30 s.
+    pub graceful_timeout: Duration,
+    /// The mount point (`SCRIPT_NAME`) the web server in front maps to this application, e.g. `/app`.
+    /// Default none (the application is at the root).
+    pub script_name: Option<String>,
+    /// Threads in the blocking pool of an async server (`rgi::blocking` applications). Default 512.
+    pub blocking_threads: usize,
+    /// Blocking jobs that may wait for a thread before new ones are refused with 503. Default 1024.
+    pub blocking_queue: usize,
+    /// Async runtime worker threads; 0 means one per CPU. Default 0.
+    pub worker_threads: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            limits: Limits::default(),
+            graceful_timeout: Duration::from_secs(30),
+            script_name: None,
+            blocking_threads: 512,
+            blocking_queue: 1024,
+            worker_threads: 0,
+        }
+    }
+}
