@@ -1,0 +1,180 @@
+//! The application the end-to-end tests drive: one route per behaviour under test.
+//!
+//! Run with: `cargo run -p rgi-tests --bin testapp -- --bind 127.0.0.1:8000`.
+//!
+//! | path | behaviour |
+//! |---|---|
+//! | `/fast` | `200 fast` at once |
+//! | `/sleep?ms=N` | a **blocking** handler: `std::thread::sleep(N ms)`, then `200 slept N` |
+//! | `/async-sleep?ms=N` | `tokio::time::sleep(N ms)`, then `200` |
+//! | `/panic` | panics inside the application |
+//! | `/panic-body` | panics inside the body stream, after one chunk |
+//! | `/stream?chunks=N&delay_ms=M` | N chunks, M ms apart, each flushed as produced |
+//! | `/infinite` | a body that never ends; counts its drop in `/stats` |
+//! | `/stats` | `{"dropped": N}`: infinite bodies dropped so far |
+//! | `/cookies` | two `Set-Cookie` headers |
+//! | `/status/NNN` | status NNN, empty body |
+//! | `/echo` | the request body back, with the request's Content-Type |
+//! | `/big?bytes=N` | N bytes of `x` |
+//! | `/short-body` | declares `Content-Length: 10`, produces 5 bytes |
+//! | `/abort` | one chunk, then a body error |
+//! | anything else | the `demo` application (environ as JSON) |
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http::{header, HeaderMap, HeaderValue, StatusCode};
+use rgi::{Application, Body, Environ, Reply, StartResponse};
+
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+fn query_u64(environ: &Environ, key: &str, default: u64) -> u64 {
+    let query = String::from_utf8_lossy(environ.query_string()).into_owned();
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn text_headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    headers
+}
+
+/// Counts drops of the infinite body.
+struct DropCounter;
+
+impl Drop for DropCounter {
+    fn drop(&mut self) {
+        DROPPED.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+struct TestApp;
+
+impl Application for TestApp {
+    async fn call(&self, mut environ: Environ, start: StartResponse) -> Reply {
+        let path = String::from_utf8_lossy(environ.path_info()).into_owned();
+        match path.as_str() {
+            "/fast" => Ok(start.respond(StatusCode::OK, text_headers(), "fast\n")?),
+            "/sleep" => {
+                let sleeper = rgi::blocking(|environ, start| {
+                    let ms = query_u64(&environ, "ms", 100);
+                    std::thread::sleep(Duration::from_millis(ms));
+                    Ok(start.respond(StatusCode::OK, text_headers(), format!("slept {ms}\n"))?)
+                });
+                sleeper.call(environ, start).await
+            }
+            "/async-sleep" => {
+                let ms = query_u64(&environ, "ms", 100);
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                Ok(start.respond(StatusCode::OK, text_headers(), format!("slept {ms}\n"))?)
+            }
+            "/panic" => panic!("testapp: deliberate panic"),
+            "/panic-body" => {
+                let stream = futures_util::stream::iter(0..2).map(|i| {
+                    if i == 1 {
+                        panic!("testapp: deliberate panic in body");
+                    }
+                    Ok::<_, std::io::Error>(Bytes::from_static(b"first chunk\n"))
+                });
+                Ok(start.respond(StatusCode::OK, text_headers(), Body::from_stream(stream))?)
+            }
+            "/stream" => {
+                let chunks = query_u64(&environ, "chunks", 3);
+                let delay = Duration::from_millis(query_u64(&environ, "delay_ms", 100));
+                let (mut tx, body) = Body::channel(1);
+                tokio::spawn(async move {
+                    for i in 0..chunks {
+                        if i > 0 {
+                            tokio::time::sleep(delay).await;
+                        }
+                        if tx.send(format!("chunk {i}\n")).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+                Ok(start.respond(StatusCode::OK, text_headers(), body)?)
+            }
+            "/infinite" => {
+                let guard = DropCounter;
+                let stream = futures_util::stream::unfold(guard, |guard| async move {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    Some((Ok::<_, std::io::Error>(Bytes::from_static(b"x\n")), guard))
+                });
+                Ok(start.respond(StatusCode::OK, text_headers(), Body::from_stream(stream))?)
+            }
+            "/stats" => {
+                let mut headers = HeaderMap::new();
+                headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                let body = format!("{{\"dropped\": {}}}\n", DROPPED.load(Ordering::SeqCst));
+                Ok(start.respond(StatusCode::OK, headers, body)?)
+            }
+            "/cookies" => {
+                let mut headers = text_headers();
+                headers.append(header::SET_COOKIE, HeaderValue::from_static("a=1; Path=/"));
+                headers.append(
+                    header::SET_COOKIE,
+                    HeaderValue::from_static("b=2; Path=/; HttpOnly"),
+                );
+                Ok(start.respond(StatusCode::OK, headers, "two cookies\n")?)
+            }
+            "/echo" => {
+                let body = environ.input_mut().bytes().await?;
+                let mut headers = HeaderMap::new();
+                let content_type = environ
+                    .headers()
+                    .get(header::CONTENT_TYPE)
+                    .cloned()
+                    .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+                headers.insert(header::CONTENT_TYPE, content_type);
+                Ok(start.respond(StatusCode::OK, headers, body)?)
+            }
+            "/big" => {
+                let n = query_u64(&environ, "bytes", 1024) as usize;
+                Ok(start.respond(StatusCode::OK, text_headers(), vec![b'x'; n])?)
+            }
+            "/short-body" => {
+                let mut headers = text_headers();
+                headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("10"));
+                let stream = futures_util::stream::iter([Ok::<_, std::io::Error>("12345")]);
+                Ok(start.respond(StatusCode::OK, headers, Body::from_stream(stream))?)
+            }
+            "/abort" => {
+                let stream = futures_util::stream::iter([
+                    Ok(Bytes::from_static(b"partial\n")),
+                    Err(std::io::Error::other("testapp: deliberate body error")),
+                ]);
+                Ok(start.respond(StatusCode::OK, text_headers(), Body::from_stream(stream))?)
+            }
+            _ => {
+                if let Some(code) = path.strip_prefix("/status/") {
+                    let status = code
+                        .parse::<u16>()
+                        .ok()
+                        .and_then(|c| StatusCode::from_u16(c).ok())
+                        .unwrap_or(StatusCode::BAD_REQUEST);
+                    let headers = if rgi::status_allows_body(status) {
+                        text_headers()
+                    } else {
+                        HeaderMap::new()
+                    };
+                    return Ok(start.respond(status, headers, ())?);
+                }
+                example_demo::Demo.call(environ, start).await
+            }
+        }
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    rgi_servers::run(TestApp)
+}
