@@ -120,7 +120,8 @@ fn connection_builder(config: &Config) -> hyper::server::conn::http1::Builder {
     builder
         .timer(TokioTimer::new())
         .keep_alive(true)
-        .pipeline_flush(true)
+        // Not `pipeline_flush(true)`: with it, hyper's automatic 400/431 answers to malformed heads
+        // are never flushed and the client sees an empty reply.
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(limits.max_head_bytes.max(8192).max(64 * 1024))
         .max_header_size(limits.max_head_bytes.max(8192));

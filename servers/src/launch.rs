@@ -143,6 +143,7 @@ impl Options {
             blocking_threads: self.blocking_threads.max(1),
             blocking_queue: self.blocking_queue,
             worker_threads: self.threads,
+            ..Config::default()
         }
     }
 
