@@ -45,7 +45,7 @@ impl Mount {
         let prefix = if prefix == "/" { String::new() } else { prefix };
         self.mounts.retain(|(p, _)| *p != prefix);
         self.mounts.push((prefix, BoxApp::new(app)));
-        self.mounts.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        self.mounts.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
         self
     }
 
