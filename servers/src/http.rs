@@ -2,7 +2,7 @@
 //!
 //! Supported: keep-alive and pipelining; chunked and fixed-length request bodies streamed to
 //! `rgi.input` (never buffered whole); streamed responses flushed chunk by chunk; HEAD; `Expect:
-//! 100-continue` (answered when the application first reads the body); `Date`; the [`Limits`] with 4xx
+//! 100-continue` (answered when the application first reads the body); `Date`; the [`Limits`](crate::config::Limits) with 4xx
 //! answers (414, 431, 413) and a header-read timeout against slowloris; blocking applications on a
 //! bounded pool (503 when full); application panics answered with 500 while the server keeps serving;
 //! graceful shutdown bounded by [`Config::graceful_timeout`]; TCP and unix sockets.
