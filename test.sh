@@ -25,4 +25,5 @@ export PATH="$PATH:/usr/sbin:/sbin"
 cargo build --workspace --bins --quiet
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo fmt --all -- --check
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 cargo test --workspace
