@@ -34,7 +34,14 @@ fn benches(c: &mut Criterion) {
     c.bench_function("environ_from_request", |b| {
         b.iter_batched(
             request,
-            |req| black_box(convert::environ_from_request(req, &conn, &server, InputLimits::default())),
+            |req| {
+                black_box(convert::environ_from_request(
+                    req,
+                    &conn,
+                    &server,
+                    InputLimits::default(),
+                ))
+            },
             criterion::BatchSize::SmallInput,
         )
     });
@@ -60,7 +67,8 @@ fn benches(c: &mut Criterion) {
         b.iter_batched(
             request,
             |req| {
-                let environ = convert::environ_from_request(req, &conn, &server, InputLimits::default());
+                let environ =
+                    convert::environ_from_request(req, &conn, &server, InputLimits::default());
                 black_box(rgi::block_on(convert::call_app(&Hello, environ)))
             },
             criterion::BatchSize::SmallInput,
@@ -68,5 +76,11 @@ fn benches(c: &mut Criterion) {
     });
 }
 
-criterion_group!(environ, benches);
+// `criterion_group!` defines an undocumented `pub fn`.
+#[allow(missing_docs)]
+mod group {
+    use super::*;
+    criterion_group!(environ, benches);
+}
+use group::environ;
 criterion_main!(environ);

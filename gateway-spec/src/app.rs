@@ -114,7 +114,9 @@ pub struct Blocking<F> {
 
 impl<F> Clone for Blocking<F> {
     fn clone(&self) -> Self {
-        Blocking { f: Arc::clone(&self.f) }
+        Blocking {
+            f: Arc::clone(&self.f),
+        }
     }
 }
 
@@ -204,7 +206,9 @@ pub struct BoxApp {
 impl BoxApp {
     /// Erase the type of `app`.
     pub fn new<A: Application>(app: A) -> Self {
-        BoxApp { inner: Arc::new(app) }
+        BoxApp {
+            inner: Arc::new(app),
+        }
     }
 }
 

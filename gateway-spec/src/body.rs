@@ -4,6 +4,7 @@ use std::fmt;
 use std::fs::File;
 use std::io;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
@@ -212,10 +213,14 @@ impl Body {
     /// ```
     pub fn channel(buffer: usize) -> (BodySender, Body) {
         let (tx, rx) = tokio::sync::mpsc::channel(buffer.max(1));
+        let aborted = Arc::new(Mutex::new(None));
         (
-            BodySender { tx },
+            BodySender {
+                tx,
+                aborted: Arc::clone(&aborted),
+            },
             Body {
-                kind: Kind::Stream(Box::pin(ChannelBody { rx })),
+                kind: Kind::Stream(Box::pin(ChannelBody { rx, aborted })),
             },
         )
     }
@@ -365,6 +370,8 @@ impl http_body::Body for Body {
 #[derive(Debug)]
 pub struct BodySender {
     tx: tokio::sync::mpsc::Sender<Result<Bytes, BoxError>>,
+    /// The error of [`abort`](BodySender::abort), seen by the body after the chunks already sent.
+    aborted: Arc<Mutex<Option<BoxError>>>,
 }
 
 /// The body behind a [`BodySender`] is gone: the response was dropped (the client went away, or the
@@ -405,8 +412,10 @@ impl BodySender {
     /// Abort the response: the server sees `error` and closes the connection without completing the
     /// body, so the client cannot take a truncated body for a whole one.
     pub fn abort(self, error: impl Into<BoxError>) {
-        // try_send: if the buffer is full the reader still sees the channel close early, which aborts too.
-        let _ = self.tx.try_send(Err(error.into()));
+        // Not through the channel: its buffer may be full, and a plain close would read as a clean end.
+        if let Ok(mut slot) = self.aborted.lock() {
+            *slot = Some(error.into());
+        }
     }
 }
 
@@ -489,6 +498,7 @@ where
 
 struct ChannelBody {
     rx: tokio::sync::mpsc::Receiver<Result<Bytes, BoxError>>,
+    aborted: Arc<Mutex<Option<BoxError>>>,
 }
 
 impl http_body::Body for ChannelBody {
@@ -499,9 +509,17 @@ impl http_body::Body for ChannelBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        self.rx
-            .poll_recv(cx)
-            .map(|item| item.map(|r| r.map(Frame::data)))
+        match std::task::ready!(self.rx.poll_recv(cx)) {
+            Some(item) => Poll::Ready(Some(item.map(Frame::data))),
+            // The sender is gone: a clean end, unless it aborted.
+            None => Poll::Ready(
+                self.aborted
+                    .lock()
+                    .ok()
+                    .and_then(|mut slot| slot.take())
+                    .map(Err),
+            ),
+        }
     }
 }
 

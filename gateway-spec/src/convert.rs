@@ -9,8 +9,10 @@ use http::header::{self, HeaderValue};
 use http::{HeaderMap, StatusCode, Version};
 
 use crate::environ::ServerInfo;
-use crate::input::BodyTooLarge;
-use crate::{Application, Body, BoxError, Environ, Input, Overloaded, Response, Scheme, StartResponse};
+use crate::input::{BodyTooLarge, ShortBody};
+use crate::{
+    Application, Body, BoxError, Environ, Input, Overloaded, Response, Scheme, StartResponse,
+};
 
 /// Where a request came in: the per-connection facts an HTTP server knows.
 ///
@@ -104,9 +106,7 @@ where
 
 /// `SERVER_NAME` and `SERVER_PORT` for a request.
 fn server_name_port(headers: &HeaderMap, conn: &ConnInfo) -> (Bytes, u16) {
-    let default_port = conn
-        .local
-        .map_or(conn.scheme.default_port(), |a| a.port());
+    let default_port = conn.local.map_or(conn.scheme.default_port(), |a| a.port());
     if let Some(host) = headers.get(header::HOST).map(HeaderValue::as_bytes) {
         if !host.is_empty() {
             let (name, port) = split_host_port(host);
@@ -198,14 +198,20 @@ pub fn error_status(error: &BoxError) -> StatusCode {
         if e.is::<Overloaded>() {
             return StatusCode::SERVICE_UNAVAILABLE;
         }
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::UnexpectedEof {
-                return StatusCode::BAD_REQUEST;
+        if e.is::<ShortBody>() {
+            return StatusCode::BAD_REQUEST;
+        }
+        // `io::Error::source` skips the error it wraps: look inside.
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            if inner.is::<BodyTooLarge>() {
+                return StatusCode::PAYLOAD_TOO_LARGE;
             }
-            if let Some(inner) = io.get_ref() {
-                if inner.is::<BodyTooLarge>() {
-                    return StatusCode::PAYLOAD_TOO_LARGE;
-                }
+            // Only the request body's own short read; an application's `UnexpectedEof` is a 500.
+            if inner.is::<ShortBody>() {
+                return StatusCode::BAD_REQUEST;
             }
         }
         cause = e.source();
@@ -234,9 +240,10 @@ pub async fn call_app<A: Application>(app: &A, environ: Environ) -> http::Respon
 /// Turn an environ back into an `http` request, for tower services behind
 /// [`ServiceApp`](crate::tower::ServiceApp).
 ///
-/// The URI is `REQUEST_URI` when the application is not mounted (the exact bytes the client sent);
-/// under a mount point it is the re-encoded `PATH_INFO` plus `QUERY_STRING`, so the service routes on
-/// the path below its mount. The environ's extensions move to the request, with an
+/// The URI is `REQUEST_URI` when the application is not mounted and the environ's path and query are
+/// still the ones it names (the exact bytes the client sent); otherwise (under a mount point, or after
+/// middleware rewrote `PATH_INFO`) it is the re-encoded `PATH_INFO` plus `QUERY_STRING`, so the service
+/// routes on the path the environ holds. The environ's extensions move to the request, with an
 /// [`EnvironMeta`] added.
 pub fn into_http_request(mut environ: Environ) -> http::Request<Input> {
     let uri = request_uri_for(&environ);
@@ -258,12 +265,20 @@ pub fn into_http_request(mut environ: Environ) -> http::Request<Input> {
 
 fn request_uri_for(environ: &Environ) -> http::Uri {
     if environ.script_name().is_empty() {
-        if let Some(uri) = environ
-            .request_uri()
-            .and_then(|u| http::Uri::try_from(u).ok())
-        {
-            if uri.scheme().is_none() {
-                return uri;
+        if let Some(raw) = environ.request_uri() {
+            // Only while it still describes the environ: middleware may have rewritten the path.
+            let (raw_path, raw_query) = match raw.iter().position(|&c| c == b'?') {
+                Some(i) => (&raw[..i], &raw[i + 1..]),
+                None => (raw, &b""[..]),
+            };
+            if raw_query == environ.query_string()
+                && crate::environ::percent_decode(raw_path) == environ.path_info()
+            {
+                if let Ok(uri) = http::Uri::try_from(raw) {
+                    if uri.scheme().is_none() {
+                        return uri;
+                    }
+                }
             }
         }
     }
@@ -278,16 +293,32 @@ fn request_uri_for(environ: &Environ) -> http::Uri {
         .add(b'{')
         .add(b'}')
         .add(b'%');
-    let mut target: String =
-        percent_encoding::percent_encode(environ.path_info(), PATH).collect();
+    // The query stays raw (its escapes are the application's to decode); only bytes a URI cannot
+    // carry are escaped.
+    const QUERY: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+        .add(b' ')
+        .add(b'"')
+        .add(b'#')
+        .add(b'<')
+        .add(b'>')
+        .add(b'`')
+        .add(b'{')
+        .add(b'}');
+    let mut target: String = percent_encoding::percent_encode(environ.path_info(), PATH).collect();
     if target.is_empty() {
         target.push('/');
     }
+    let path_only = target.clone();
     if !environ.query_string().is_empty() {
         target.push('?');
-        target.push_str(&String::from_utf8_lossy(environ.query_string()));
+        target.extend(percent_encoding::percent_encode(
+            environ.query_string(),
+            QUERY,
+        ));
     }
-    http::Uri::try_from(target).unwrap_or_else(|_| http::Uri::from_static("/"))
+    http::Uri::try_from(target)
+        .or_else(|_| http::Uri::try_from(path_only))
+        .unwrap_or_else(|_| http::Uri::from_static("/"))
 }
 
 /// The CGI facts of an environ that have no place in an `http::Request`, carried as a request

@@ -591,7 +591,9 @@ impl Environ {
                     .and_then(|p| u16::try_from(p).ok())
                     .ok_or_else(|| invalid(key, "not a port number"))?;
             }
-            "REMOTE_ADDR" => self.remote_addr = Some(value),
+            // Empty optional variables are absent (a gateway on a unix socket passes them empty).
+            "REMOTE_ADDR" => self.remote_addr = (!value.is_empty()).then_some(value),
+            "REMOTE_PORT" if value.is_empty() => self.remote_port = None,
             "REMOTE_PORT" => {
                 self.remote_port = Some(
                     parse_digits(&value)
@@ -612,6 +614,9 @@ impl Environ {
                     b"https" => Scheme::Https,
                     _ => return Err(invalid(key, "must be http or https")),
                 };
+            }
+            "CONTENT_TYPE" if value.is_empty() => {
+                self.headers.remove(header::CONTENT_TYPE);
             }
             "CONTENT_TYPE" => self.set_header(key, header::CONTENT_TYPE, value)?,
             "CONTENT_LENGTH" => {
@@ -912,6 +917,9 @@ impl EnvironBuilder {
 /// headers; `CONTENT_TYPE`/`CONTENT_LENGTH` become the corresponding headers; everything else is stored
 /// under its name. `REQUEST_METHOD` is required. `PATH_INFO` is taken as given (already decoded by the
 /// web server); gateways fix up `SCRIPT_NAME`/`PATH_INFO` afterwards with [`Environ::set_path`].
+/// An empty `CONTENT_TYPE`, `CONTENT_LENGTH`, `REMOTE_ADDR` or `REMOTE_PORT` counts as absent (web
+/// servers pass every variable, empty when it does not apply); an absent or empty `SERVER_PORT` is the
+/// scheme's default port.
 ///
 /// # Errors
 ///
@@ -962,12 +970,21 @@ where
     environ.protocol = Bytes::from_static(b"HTTP/1.0");
     // Paths are applied together at the end so that their order in the input does not matter.
     let (mut script_name, mut path_info) = (Bytes::new(), Bytes::new());
+    let mut port_given = false;
     for (key, value) in rest {
         match key {
             "SCRIPT_NAME" => script_name = Bytes::copy_from_slice(value),
             "PATH_INFO" => path_info = Bytes::copy_from_slice(value),
-            _ => environ.set(key, Bytes::copy_from_slice(value))?,
+            // A web server listening on a unix socket has no port to pass (nginx sends it empty).
+            "SERVER_PORT" if value.is_empty() => {}
+            _ => {
+                port_given |= key == "SERVER_PORT";
+                environ.set(key, Bytes::copy_from_slice(value))?;
+            }
         }
+    }
+    if !port_given {
+        environ.server_port = environ.scheme.default_port();
     }
     // RFC 3875 allows SCRIPT_NAME "/" for a script at the root; RGI spells that "".
     if &script_name[..] == b"/" {

@@ -35,7 +35,9 @@ impl Errors {
 
     /// Errors written to `sink`.
     pub fn from_sink(sink: impl ErrorSink) -> Self {
-        Errors { sink: Arc::new(sink) }
+        Errors {
+            sink: Arc::new(sink),
+        }
     }
 
     /// Errors kept in memory, for tests; read them through the returned [`Captured`].

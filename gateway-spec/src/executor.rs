@@ -57,12 +57,16 @@ impl std::error::Error for JobLost {}
 ///
 /// Correct only where the caller's thread belongs to the request: thread-per-request servers, CGI, the
 /// [`TestClient`](crate::testing::TestClient). Never on an async worker thread.
+///
+/// A job that panics is stopped there, as a pool thread would stop it: the panic does not unwind into
+/// the server, and the request gets `500` (the application's reply was never produced).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Inline;
 
 impl Executor for Inline {
     fn spawn_blocking(&self, job: BlockingJob) -> Result<(), Overloaded> {
-        job();
+        // Unwinding drops the job's captures, so its caller sees the reply lost, as with a pool.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
         Ok(())
     }
 }

@@ -56,7 +56,11 @@ pub struct BodyTooLarge {
 
 impl fmt::Display for BodyTooLarge {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "rgi: request body exceeds the limit of {} bytes", self.limit)
+        write!(
+            f,
+            "rgi: request body exceeds the limit of {} bytes",
+            self.limit
+        )
     }
 }
 
@@ -262,10 +266,12 @@ impl Input {
         if self.is_eof() {
             return Ok(first);
         }
-        let mut all = Vec::with_capacity(
-            self.remaining
-                .map_or(first.len() * 2, |r| first.len() + r as usize),
-        );
+        // The declared length is the client's claim: reserve it only up to a bound, then grow as bytes
+        // actually arrive.
+        let expected = self
+            .remaining
+            .map_or(first.len(), |r| r.min(PREALLOC_MAX) as usize);
+        let mut all = Vec::with_capacity(first.len() + expected);
         all.extend_from_slice(&first);
         while let Some(chunk) = self.chunk().await {
             all.extend_from_slice(&chunk?);
@@ -287,12 +293,32 @@ impl Input {
     }
 }
 
+/// The most [`Input::bytes`] reserves up front from a declared length (1 MiB).
+const PREALLOC_MAX: u64 = 1 << 20;
+
 fn short_body(missing: u64) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::UnexpectedEof,
-        format!("rgi: request body ended {missing} bytes before CONTENT_LENGTH"),
-    )
+    io::Error::new(io::ErrorKind::UnexpectedEof, ShortBody { missing })
 }
+
+/// The request body ended before `CONTENT_LENGTH`: the error inside the [`io::Error`] of kind
+/// `UnexpectedEof` that [`Input`] returns, so that servers tell it (a client error) from an
+/// application's own `UnexpectedEof` (a server error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ShortBody {
+    missing: u64,
+}
+
+impl fmt::Display for ShortBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "rgi: request body ended {} bytes before CONTENT_LENGTH",
+            self.missing
+        )
+    }
+}
+
+impl std::error::Error for ShortBody {}
 
 impl Default for Input {
     fn default() -> Self {

@@ -55,7 +55,9 @@ mod response;
 pub mod testing;
 pub mod tower;
 
-pub use crate::app::{app_fn, blocking, AppFn, Application, Blocking, BoxApp, BoxError, BoxFuture, Reply};
+pub use crate::app::{
+    app_fn, blocking, AppFn, Application, Blocking, BoxApp, BoxError, BoxFuture, Reply,
+};
 pub use crate::block_on::block_on;
 pub use crate::body::{Body, BodyClosed, BodyKind, BodySender, FileBody};
 pub use crate::environ::{
@@ -63,11 +65,13 @@ pub use crate::environ::{
     VERSION,
 };
 pub use crate::errors::{Captured, ErrorSink, Errors};
-pub use crate::executor::{BlockingJob, Executor, Inline, Overloaded, SharedExecutor};
 #[cfg(feature = "rt")]
 pub use crate::executor::TokioBlocking;
+pub use crate::executor::{BlockingJob, Executor, Inline, Overloaded, SharedExecutor};
 pub use crate::input::{BodyTooLarge, Input};
-pub use crate::response::{is_hop_by_hop, status_allows_body, Response, ResponseError, StartResponse, HOP_BY_HOP};
+pub use crate::response::{
+    is_hop_by_hop, status_allows_body, Response, ResponseError, StartResponse, HOP_BY_HOP,
+};
 
 /// Re-exported so that applications name the same `http` types as RGI.
 pub use http;

@@ -24,7 +24,6 @@
 //! ```
 
 use std::fmt;
-use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -151,7 +150,8 @@ pub fn check_environ(environ: &Environ) -> Vec<Violation> {
             format!("SCRIPT_NAME is {:?}", String::from_utf8_lossy(script)),
         ));
     }
-    let path_ok = path.is_empty() || path.starts_with(b"/") || (path == b"*" && method == Method::OPTIONS);
+    let path_ok =
+        path.is_empty() || path.starts_with(b"/") || (path == b"*" && method == Method::OPTIONS);
     if !path_ok {
         out.push(error(
             Check::PathInfo,
@@ -159,7 +159,10 @@ pub fn check_environ(environ: &Environ) -> Vec<Violation> {
         ));
     }
     if script.is_empty() && path.is_empty() && method != Method::CONNECT {
-        out.push(error(Check::EmptyPath, "SCRIPT_NAME and PATH_INFO are both empty"));
+        out.push(error(
+            Check::EmptyPath,
+            "SCRIPT_NAME and PATH_INFO are both empty",
+        ));
     }
     if let Some(bad) = environ
         .query_string()
@@ -172,7 +175,11 @@ pub fn check_environ(environ: &Environ) -> Vec<Violation> {
         ));
     }
 
-    let lengths: Vec<_> = environ.headers().get_all(header::CONTENT_LENGTH).iter().collect();
+    let lengths: Vec<_> = environ
+        .headers()
+        .get_all(header::CONTENT_LENGTH)
+        .iter()
+        .collect();
     match lengths.as_slice() {
         [] => {}
         [one] => match parse_digits(one.as_bytes()) {
@@ -190,7 +197,10 @@ pub fn check_environ(environ: &Environ) -> Vec<Violation> {
                 }
             }
         },
-        _ => out.push(error(Check::ContentLengthVar, "CONTENT_LENGTH given more than once")),
+        _ => out.push(error(
+            Check::ContentLengthVar,
+            "CONTENT_LENGTH given more than once",
+        )),
     }
 
     if environ.server_name().is_empty() || environ.server_port() == 0 {
@@ -206,11 +216,16 @@ pub fn check_environ(environ: &Environ) -> Vec<Violation> {
     if !is_protocol(environ.protocol()) {
         out.push(error(
             Check::ServerProtocol,
-            format!("SERVER_PROTOCOL is {:?}", String::from_utf8_lossy(environ.protocol())),
+            format!(
+                "SERVER_PROTOCOL is {:?}",
+                String::from_utf8_lossy(environ.protocol())
+            ),
         ));
     }
     if let Some((addr, _)) = environ.remote_addr() {
-        let parsed = std::str::from_utf8(addr).ok().and_then(|a| a.parse::<IpAddr>().ok());
+        let parsed = std::str::from_utf8(addr)
+            .ok()
+            .and_then(|a| a.parse::<IpAddr>().ok());
         if parsed.is_none() {
             out.push(error(
                 Check::RemoteAddr,
@@ -312,11 +327,17 @@ pub fn check_response(method: &Method, response: &Response) -> Vec<Violation> {
             ));
         }
         if body_len.is_some_and(|n| n > 0) {
-            out.push(error(Check::BodyForbidden, format!("{status} response with a body")));
+            out.push(error(
+                Check::BodyForbidden,
+                format!("{status} response with a body"),
+            ));
         }
     } else if !has_type {
         if body_len == Some(0) || method == Method::HEAD {
-            out.push(warning(Check::ContentTypeMissing, "no Content-Type (empty body)"));
+            out.push(warning(
+                Check::ContentTypeMissing,
+                "no Content-Type (empty body)",
+            ));
         } else {
             out.push(error(Check::ContentTypeMissing, "no Content-Type"));
         }
@@ -329,10 +350,16 @@ pub fn check_response(method: &Method, response: &Response) -> Vec<Violation> {
             format!("Content-Length on a {status} response"),
         ));
     } else if lengths.len() > 1 {
-        out.push(error(Check::ContentLengthHeader, "Content-Length given more than once"));
+        out.push(error(
+            Check::ContentLengthHeader,
+            "Content-Length given more than once",
+        ));
     } else if let Some(v) = lengths.first() {
         if parse_digits(v.as_bytes()).is_none() {
-            out.push(error(Check::ContentLengthHeader, format!("Content-Length is {v:?}")));
+            out.push(error(
+                Check::ContentLengthHeader,
+                format!("Content-Length is {v:?}"),
+            ));
         }
     }
     out
@@ -364,7 +391,11 @@ struct ReportInner {
 impl LintReport {
     /// Every violation seen so far, in order.
     pub fn violations(&self) -> Vec<Violation> {
-        self.inner.violations.lock().map(|v| v.clone()).unwrap_or_default()
+        self.inner
+            .violations
+            .lock()
+            .map(|v| v.clone())
+            .unwrap_or_default()
     }
 
     /// Only the error-level ones.
@@ -488,41 +519,44 @@ impl<A> tower_layer::Layer<A> for LintLayer {
 }
 
 impl<A: Application> Application for Lint<A> {
-    fn call(&self, environ: Environ, start: StartResponse) -> impl Future<Output = Reply> + Send {
-        async move {
-            self.report.inner.requests.fetch_add(1, Ordering::SeqCst);
-            let errors = environ.errors().clone();
-            let method = environ.method().clone();
-            if let Some(v) = self.judge(&errors, check_environ(&environ)) {
-                return Err(Box::new(v) as BoxError);
-            }
-            let response = self.inner.call(environ, start).await?;
-            if let Some(v) = self.judge(&errors, check_response(&method, &response)) {
-                return Err(Box::new(v) as BoxError);
-            }
-            let declared = response
-                .headers()
-                .get(header::CONTENT_LENGTH)
-                .and_then(|v| parse_digits(v.as_bytes()));
-            let head = method == Method::HEAD;
-            let report = self.report.clone();
-            let mode = self.mode;
-            Ok(response.map_body(move |body| {
-                report.inner.open_bodies.fetch_add(1, Ordering::SeqCst);
-                let hint = body.exact_len();
-                Body::from_http_body(LintBody {
-                    inner: body,
-                    produced: 0,
-                    declared: if head { None } else { declared },
-                    hint,
-                    head,
-                    report,
-                    errors,
-                    mode,
-                    finished: false,
-                })
-            }))
+    async fn call(&self, environ: Environ, start: StartResponse) -> Reply {
+        self.report.inner.requests.fetch_add(1, Ordering::SeqCst);
+        let errors = environ.errors().clone();
+        let method = environ.method().clone();
+        if let Some(v) = self.judge(&errors, check_environ(&environ)) {
+            return Err(Box::new(v) as BoxError);
         }
+        let mut response = self.inner.call(environ, start).await?;
+        if let Some(v) = self.judge(&errors, check_response(&method, &response)) {
+            return Err(Box::new(v) as BoxError);
+        }
+        let declared = response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| parse_digits(v.as_bytes()));
+        let head = method == Method::HEAD;
+        // Not `map_body`: for HEAD it would drop the body unseen, hiding a HeadBody violation.
+        let body = std::mem::take(response.body_mut());
+        self.report.inner.open_bodies.fetch_add(1, Ordering::SeqCst);
+        let hint = body.exact_len();
+        // A body of unknown length on 204/304 can only be judged as it streams (check_response
+        // judged the others).
+        let status = response.status();
+        let no_body = (status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED)
+            && hint.is_none();
+        *response.body_mut() = Body::from_http_body(LintBody {
+            inner: body,
+            produced: 0,
+            declared: if head { None } else { declared },
+            hint,
+            head,
+            no_body,
+            report: self.report.clone(),
+            errors,
+            mode: self.mode,
+            finished: false,
+        });
+        Ok(response)
     }
 }
 
@@ -533,6 +567,8 @@ struct LintBody {
     declared: Option<u64>,
     hint: Option<u64>,
     head: bool,
+    /// A 204 or 304 response whose body length was unknown up front.
+    no_body: bool,
     report: LintReport,
     errors: crate::Errors,
     mode: LintMode,
@@ -543,14 +579,16 @@ impl LintBody {
     fn violation(&mut self, v: Violation) -> Option<BoxError> {
         self.report.record(&v);
         self.errors.log(&v);
-        (v.severity == Severity::Error && self.mode == LintMode::Strict).then(|| Box::new(v) as BoxError)
+        (v.severity == Severity::Error && self.mode == LintMode::Strict)
+            .then(|| Box::new(v) as BoxError)
     }
 
     /// Checks at the end of the body.
     fn at_end(&mut self) -> Option<BoxError> {
         self.finished = true;
         if let Some(d) = self.declared {
-            if d != self.produced {
+            // Too many bytes were reported as they streamed.
+            if d > self.produced {
                 return self.violation(error(
                     Check::ContentLengthMismatch,
                     format!("Content-Length {d}, body produced {}", self.produced),
@@ -599,17 +637,34 @@ impl http_body::Body for LintBody {
             }
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
+                    // Each mistake is reported once, when first seen (Log mode streams on).
+                    let before = this.produced;
                     this.produced += data.len() as u64;
-                    if this.head && !data.is_empty() {
-                        if let Some(e) = this.violation(error(Check::HeadBody, "HEAD response with body bytes")) {
+                    if this.head && before == 0 && !data.is_empty() {
+                        if let Some(e) =
+                            this.violation(error(Check::HeadBody, "HEAD response with body bytes"))
+                        {
+                            this.finished = true;
+                            return Poll::Ready(Some(Err(e)));
+                        }
+                    }
+                    if this.no_body && !data.is_empty() {
+                        this.no_body = false;
+                        let detail = "204/304 response with body bytes";
+                        if let Some(e) = this.violation(error(Check::BodyForbidden, detail)) {
                             this.finished = true;
                             return Poll::Ready(Some(Err(e)));
                         }
                     }
                     if let Some(d) = this.declared {
-                        if this.produced > d {
-                            let detail = format!("Content-Length {d}, body produced more ({})", this.produced);
-                            if let Some(e) = this.violation(error(Check::ContentLengthMismatch, detail)) {
+                        if this.produced > d && before <= d {
+                            let detail = format!(
+                                "Content-Length {d}, body produced more ({})",
+                                this.produced
+                            );
+                            if let Some(e) =
+                                this.violation(error(Check::ContentLengthMismatch, detail))
+                            {
                                 this.finished = true;
                                 return Poll::Ready(Some(Err(e)));
                             }

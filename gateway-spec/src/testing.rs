@@ -172,7 +172,9 @@ impl<A: Application> TestRequest<A> {
                 }
             }
         }
-        let request = builder.body(body).expect("rgi::testing: invalid test request");
+        let request = builder
+            .body(body)
+            .expect("rgi::testing: invalid test request");
         let environ = convert::environ_from_request(
             request,
             &client.conn,
@@ -183,7 +185,9 @@ impl<A: Application> TestRequest<A> {
         let (parts, mut body) = response.into_parts();
         let mut collected = Vec::new();
         let mut chunks = 0;
-        while let Some(frame) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
+        while let Some(frame) =
+            std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+        {
             let frame = frame.expect("rgi::testing: response body failed");
             if let Ok(data) = frame.into_data() {
                 chunks += usize::from(!data.is_empty());

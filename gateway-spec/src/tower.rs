@@ -200,11 +200,7 @@ impl<S> fmt::Debug for ServiceApp<S> {
 
 impl<S, RB> Application for ServiceApp<S>
 where
-    S: Service<http::Request<Input>, Response = http::Response<RB>>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
+    S: Service<http::Request<Input>, Response = http::Response<RB>> + Clone + Send + Sync + 'static,
     S::Future: Send,
     S::Error: Into<BoxError>,
     RB: http_body::Body + Send + 'static,
@@ -221,7 +217,11 @@ where
             let response = service.call(request).await.map_err(Into::into)?;
             let (parts, body) = response.into_parts();
             let mut headers = parts.headers;
-            let hop: Vec<_> = headers.keys().filter(|n| is_hop_by_hop(n)).cloned().collect();
+            let hop: Vec<_> = headers
+                .keys()
+                .filter(|n| is_hop_by_hop(n))
+                .cloned()
+                .collect();
             for name in hop {
                 headers.remove(name);
             }

@@ -3,6 +3,8 @@
 //!
 //! Every wait is bounded; every child is killed when its guard drops, even when a test panics.
 
+pub mod webservers;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,1013 @@
+//! The parity matrix: one table of requests, sent with curl (or a raw socket) through every gateway
+//! RGI supports — behind real nginx and lighttpd started by the test — and compared, key by key,
+//! with what the same `testapp` binary sees and answers when curl talks HTTP to it directly.
+//!
+//! | column | path |
+//! |---|---|
+//! | `direct` | curl → RGI HTTP (the reference) |
+//! | `ngx-http` | nginx `proxy_pass` → RGI HTTP |
+//! | `ngx-fcgi` | nginx `fastcgi_pass` (TCP, `fastcgi_keep_conn off`) → RGI FastCGI |
+//! | `ngx-fcgi-ka` | nginx `fastcgi_pass` (TCP, `fastcgi_keep_conn on`, upstream `keepalive`) → RGI FastCGI |
+//! | `ngx-fcgi-unix` | nginx `fastcgi_pass unix:` → RGI FastCGI on a unix socket |
+//! | `ngx-scgi` | nginx `scgi_pass` → RGI SCGI |
+//! | `ngx-uwsgi` | nginx `uwsgi_pass` → RGI uwsgi |
+//! | `lty-cgi` | lighttpd `mod_cgi` → RGI as a CGI program |
+//! | `lty-fcgi` | lighttpd `mod_fastcgi` `bin-path` → RGI FastCGI on the socket lighttpd passes on fd 0 |
+//!
+//! nginx uses the **stock** `fastcgi_params`, `scgi_params` and `uwsgi_params`; each gateway also
+//! mounts a second copy of the app at `/app` (started with `--script-name /app`).
+//!
+//! One `#[test]` per gateway (each starts its servers once and loops over the rows). Run with
+//! `cargo test -p rgi-tests --test gateways -- --nocapture` to see the matrix.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::ffi::OsStringExt;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use rgi_tests::webservers::{self, lighttpd_quote, Lighttpd, Nginx, TempDir};
+use rgi_tests::{binary, sha256_hex, Server};
+
+/// The Host header every request carries (nginx's `server_name`, so `$host` equals it too).
+const HOST: &str = "rgi.test";
+
+/// The binary under test: `demo` for unknown paths plus the routes the rows need.
+const APP: &str = "testapp";
+
+/// Size of the big upload.
+const BIG: usize = 10 << 20;
+
+/// Size of the chunked upload.
+const CHUNKED: usize = 300 << 10;
+
+/// Fact keys that legitimately differ between any gateway and direct HTTP, with the reason.
+const ALWAYS_DIFFERENT: &[(&str, &str)] = &[
+    (
+        "env SERVER_SOFTWARE",
+        "names the server that talks to the app",
+    ),
+    (
+        "env SERVER_PORT",
+        "the front server's port (direct HTTP derives it from Host)",
+    ),
+    ("env REMOTE_PORT", "an ephemeral client port"),
+    ("env SERVER_ADDR", "a CGI extra some front servers add"),
+    ("env DOCUMENT_ROOT", "a CGI extra some front servers add"),
+    ("env DOCUMENT_URI", "a CGI extra some front servers add"),
+    ("env REQUEST_SCHEME", "a CGI extra some front servers add"),
+    (
+        "env REDIRECT_STATUS",
+        "a CGI extra some front servers add (PHP)",
+    ),
+    ("env SCRIPT_FILENAME", "a CGI extra some front servers add"),
+    ("env PATH_TRANSLATED", "a CGI extra some front servers add"),
+    ("env SCGI", "the SCGI protocol marker"),
+    (
+        "env HTTP_CONNECTION",
+        "hop-by-hop: consumed by the front server",
+    ),
+    (
+        "env HTTP_KEEP_ALIVE",
+        "hop-by-hop: consumed by the front server",
+    ),
+    ("env HTTP_TE", "hop-by-hop: consumed by the front server"),
+    (
+        "env HTTP_TRANSFER_ENCODING",
+        "hop-by-hop: the front server de-chunks the body",
+    ),
+    (
+        "env HTTP_EXPECT",
+        "hop-by-hop: the front server answers 100-continue itself",
+    ),
+];
+
+// ---------------------------------------------------------------------------------------------
+// The rows.
+
+/// What a row sends as its body.
+#[derive(Debug, Clone, Copy)]
+enum Payload {
+    None,
+    Bytes(&'static [u8]),
+    /// `n` deterministic pseudo-random bytes.
+    Generated(usize),
+}
+
+/// How the response is read and reduced to facts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    /// The `demo` JSON: every environ key becomes an `env KEY` fact.
+    Demo,
+    /// Status, selected headers and the body.
+    Plain,
+    /// HEAD: status and selected headers.
+    Head,
+    /// A raw socket measures when the first and last chunks of `/stream` arrive.
+    Stream,
+}
+
+/// One request of the matrix.
+#[derive(Debug)]
+struct Row {
+    name: &'static str,
+    method: &'static str,
+    target: &'static str,
+    /// Sent to the copy of the app mounted at `/app`.
+    mount: bool,
+    payload: Payload,
+    /// Extra request header lines (raw bytes: one is not UTF-8).
+    headers: Vec<Vec<u8>>,
+    /// Extra curl arguments.
+    curl: &'static [&'static str],
+    kind: Kind,
+    /// Facts that must have exactly these values, on every gateway including direct HTTP.
+    expect: Vec<(&'static str, String)>,
+    /// Facts allowed to differ from direct HTTP on this row, with the reason.
+    lenient: &'static [(&'static str, &'static str)],
+}
+
+impl Row {
+    fn new(name: &'static str, method: &'static str, target: &'static str) -> Row {
+        Row {
+            name,
+            method,
+            target,
+            mount: false,
+            payload: Payload::None,
+            headers: Vec::new(),
+            curl: &[],
+            kind: Kind::Demo,
+            expect: vec![("status", "200".into())],
+            lenient: &[],
+        }
+    }
+    fn kind(mut self, kind: Kind) -> Row {
+        self.kind = kind;
+        self
+    }
+    fn mount(mut self) -> Row {
+        self.mount = true;
+        self
+    }
+    fn payload(mut self, payload: Payload) -> Row {
+        self.payload = payload;
+        self
+    }
+    fn header(mut self, line: &[u8]) -> Row {
+        self.headers.push(line.to_vec());
+        self
+    }
+    fn curl(mut self, args: &'static [&'static str]) -> Row {
+        self.curl = args;
+        self
+    }
+    fn expect(mut self, key: &'static str, value: impl Into<String>) -> Row {
+        self.expect.retain(|(k, _)| *k != key);
+        self.expect.push((key, value.into()));
+        self
+    }
+    fn lenient(mut self, lenient: &'static [(&'static str, &'static str)]) -> Row {
+        self.lenient = lenient;
+        self
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so uploads are not trivially compressible.
+fn generated(n: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ n as u64;
+    let mut out = Vec::with_capacity(n + 8);
+    while out.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(n);
+    out
+}
+
+fn rows() -> Vec<Row> {
+    let form: &[u8] = b"a=1&b=two";
+    let put: &[u8] = b"\x00\x01binary\xff payload";
+    let expect_body: &'static [u8] = Box::leak(vec![b'e'; 2048].into_boxed_slice());
+    vec![
+        Row::new("GET /?x=1", "GET", "/?x=1")
+            .expect("env REQUEST_METHOD", "GET")
+            .expect("env SCRIPT_NAME", "")
+            .expect("env PATH_INFO", "/")
+            .expect("env QUERY_STRING", "x=1")
+            .expect("env rgi.url_scheme", "http")
+            .expect("body_len", "0"),
+        Row::new("GET /a/b + headers", "GET", "/a/b")
+            .header(b"X-Test: one")
+            .header(b"Accept-Language: fr, en;q=0.5")
+            .expect("env PATH_INFO", "/a/b")
+            .expect("env HTTP_X_TEST", "one")
+            .expect("env HTTP_HOST", HOST),
+        Row::new("HEAD /head", "HEAD", "/head")
+            .kind(Kind::Head)
+            .expect("hdr content-type", "application/json"),
+        Row::new("POST form", "POST", "/post")
+            .payload(Payload::Bytes(form))
+            .header(b"Content-Type: application/x-www-form-urlencoded")
+            .expect("env REQUEST_METHOD", "POST")
+            .expect("env CONTENT_LENGTH", form.len().to_string())
+            .expect("env CONTENT_TYPE", "application/x-www-form-urlencoded")
+            .expect("body_len", form.len().to_string())
+            .expect("body_sha256", sha256_hex(form)),
+        Row::new("PUT binary", "PUT", "/put")
+            .payload(Payload::Bytes(put))
+            .header(b"Content-Type: application/octet-stream")
+            .expect("env REQUEST_METHOD", "PUT")
+            .expect("body_sha256", sha256_hex(put)),
+        Row::new("DELETE", "DELETE", "/thing/1").expect("env REQUEST_METHOD", "DELETE"),
+        Row::new("OPTIONS", "OPTIONS", "/opt").expect("env REQUEST_METHOD", "OPTIONS"),
+        Row::new("path /p%20q/r", "GET", "/p%20q/r")
+            .expect("env PATH_INFO", "/p q/r")
+            .expect("env SCRIPT_NAME", ""),
+        Row::new("UTF-8 path /caf%C3%A9", "GET", "/caf%C3%A9").expect("env PATH_INFO", "/café"),
+        Row::new("%2F in path /a%2Fb", "GET", "/a%2Fb"),
+        Row::new("query ?a=1&a=2", "GET", "/q?a=1&a=2").expect("env QUERY_STRING", "a=1&a=2"),
+        Row::new("empty query ?", "GET", "/q?").expect("env QUERY_STRING", ""),
+        Row::new("POST 10 MiB", "POST", "/upload")
+            .payload(Payload::Generated(BIG))
+            .header(b"Content-Type: application/octet-stream")
+            .header(b"Expect:")
+            .expect("env CONTENT_LENGTH", BIG.to_string())
+            .expect("body_len", BIG.to_string())
+            .expect("body_sha256", sha256_hex(&generated(BIG))),
+        Row::new("chunked upload", "POST", "/chunked")
+            .payload(Payload::Generated(CHUNKED))
+            .header(b"Content-Type: application/octet-stream")
+            .header(b"Transfer-Encoding: chunked")
+            .header(b"Expect:")
+            .expect("body_len", CHUNKED.to_string())
+            .expect("body_sha256", sha256_hex(&generated(CHUNKED)))
+            .lenient(&[(
+                "env CONTENT_LENGTH",
+                "a front server that buffers the body de-chunks it and sets CONTENT_LENGTH \
+                 (RFC 3875 §4.1.2)",
+            )]),
+        Row::new("Set-Cookie x2", "GET", "/cookies")
+            .kind(Kind::Plain)
+            .expect("hdr set-cookie", "a=1; Path=/ | b=2; Path=/; HttpOnly")
+            .expect("body", "two cookies\n"),
+        Row::new("204", "GET", "/status/204")
+            .kind(Kind::Plain)
+            .expect("status", "204")
+            .expect("body", ""),
+        Row::new("304", "GET", "/status/304")
+            .kind(Kind::Plain)
+            .expect("status", "304")
+            .expect("body", ""),
+        Row::new("streamed response", "GET", "/stream?chunks=3&delay_ms=400")
+            .kind(Kind::Stream)
+            .expect("body", "chunk 0,chunk 1,chunk 2")
+            .expect("first chunk before the last", "yes"),
+        Row::new("non-UTF-8 header", "GET", "/raw")
+            .header(b"X-Raw: caf\xe9")
+            .expect("env HTTP_X_RAW", "caf\u{FFFD}"),
+        Row::new("Expect: 100-continue", "POST", "/expect")
+            .payload(Payload::Bytes(expect_body))
+            .header(b"Content-Type: text/plain")
+            .header(b"Expect: 100-continue")
+            .curl(&["--expect100-timeout", "3"])
+            .expect("100 Continue", "yes")
+            .expect("body_len", "2048"),
+        Row::new("mount /app/x?q=1", "GET", "/app/x?q=1")
+            .mount()
+            .expect("env SCRIPT_NAME", "/app")
+            .expect("env PATH_INFO", "/x")
+            .expect("env QUERY_STRING", "q=1"),
+        Row::new("mount /app/p%20q/", "GET", "/app/p%20q/")
+            .mount()
+            .expect("env SCRIPT_NAME", "/app")
+            .expect("env PATH_INFO", "/p q/"),
+        Row::new("mount POST /app/x", "POST", "/app/x")
+            .mount()
+            .payload(Payload::Bytes(form))
+            .header(b"Content-Type: application/x-www-form-urlencoded")
+            .expect("env SCRIPT_NAME", "/app")
+            .expect("env PATH_INFO", "/x")
+            .expect("body_len", form.len().to_string()),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sending a row and reducing the answer to facts.
+
+/// What one gateway made of one row.
+#[derive(Debug, Default, Clone)]
+struct Outcome {
+    facts: BTreeMap<String, String>,
+    /// Timings and other context, printed, never compared.
+    note: String,
+    /// The request could not be made or the answer not read.
+    error: Option<String>,
+}
+
+fn curl_facts(addr: &str, row: &Row, work: &Path) -> Outcome {
+    let body_file = work.join("body.out");
+    let head_file = work.join("head.out");
+    let _ = std::fs::remove_file(&body_file);
+    let _ = std::fs::remove_file(&head_file);
+    let mut args: Vec<OsString> = ["-sS", "--max-time", "20", "--path-as-is", "-o"]
+        .iter()
+        .map(OsString::from)
+        .collect();
+    args.push(body_file.clone().into());
+    args.push("-D".into());
+    args.push(head_file.clone().into());
+    args.extend(["-w", "%{http_code} %{time_starttransfer} %{time_total}"].map(OsString::from));
+    args.extend(["-H".into(), OsString::from(format!("Host: {HOST}"))]);
+    for line in &row.headers {
+        args.push("-H".into());
+        args.push(OsString::from_vec(line.clone()));
+    }
+    match row.method {
+        "GET" => {}
+        "HEAD" => args.push("--head".into()),
+        m => args.extend(["-X".into(), OsString::from(m)]),
+    }
+    match row.payload {
+        Payload::None => {}
+        Payload::Bytes(bytes) => {
+            let file = work.join(format!("payload-{}", bytes.len()));
+            std::fs::write(&file, bytes).expect("write payload");
+            args.push("--data-binary".into());
+            args.push(OsString::from(format!("@{}", file.display())));
+        }
+        Payload::Generated(n) => {
+            let file = work.join(format!("generated-{n}"));
+            if !file.exists() {
+                std::fs::write(&file, generated(n)).expect("write payload");
+            }
+            args.push("--data-binary".into());
+            args.push(OsString::from(format!("@{}", file.display())));
+        }
+    }
+    args.extend(row.curl.iter().map(OsString::from));
+    args.push(OsString::from(format!("http://{addr}{}", row.target)));
+    let started = Instant::now();
+    let output = match Command::new("curl").args(&args).output() {
+        Ok(o) => o,
+        Err(e) => {
+            return Outcome {
+                error: Some(format!("run curl: {e}")),
+                ..Outcome::default()
+            }
+        }
+    };
+    let mut out = Outcome {
+        note: format!(
+            "{} in {:?}",
+            String::from_utf8_lossy(&output.stdout),
+            started.elapsed()
+        ),
+        ..Outcome::default()
+    };
+    if !output.status.success() {
+        out.error = Some(format!(
+            "curl failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+        return out;
+    }
+    let head = std::fs::read(&head_file).unwrap_or_default();
+    let body = std::fs::read(&body_file).unwrap_or_default();
+    let head = String::from_utf8_lossy(&head);
+    // Interim responses (100 Continue) come first; the final one is the last block.
+    let blocks: Vec<&str> = head
+        .split("\r\n\r\n")
+        .filter(|b| !b.trim().is_empty())
+        .collect();
+    let interim_100 = blocks
+        .iter()
+        .any(|b| b.lines().next().is_some_and(|l| l.contains(" 100")));
+    if row.headers.iter().any(|h| h.starts_with(b"Expect: 100")) {
+        out.facts.insert(
+            "100 Continue".into(),
+            if interim_100 { "yes" } else { "no" }.into(),
+        );
+    }
+    let last = blocks.last().copied().unwrap_or("");
+    header_facts(last, &mut out.facts);
+    match row.kind {
+        Kind::Demo => demo_facts(&body, &mut out),
+        Kind::Plain => {
+            out.facts.insert("body".into(), body_fact(&body));
+        }
+        Kind::Head | Kind::Stream => {}
+    }
+    out
+}
+
+/// `status` and the response headers an app controls (`content-type`, `set-cookie`, `location`).
+fn header_facts(head: &str, facts: &mut BTreeMap<String, String>) {
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or("<none>");
+    facts.insert("status".into(), status.into());
+    let mut selected: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for line in lines {
+        if let Some((name, value)) = line.split_once(':') {
+            let name = name.trim().to_ascii_lowercase();
+            if ["content-type", "set-cookie", "location"].contains(&name.as_str()) {
+                selected
+                    .entry(name)
+                    .or_default()
+                    .push(value.trim().to_owned());
+            }
+        }
+    }
+    for (name, values) in selected {
+        facts.insert(format!("hdr {name}"), values.join(" | "));
+    }
+}
+
+fn body_fact(body: &[u8]) -> String {
+    match std::str::from_utf8(body) {
+        Ok(s) if s.len() <= 200 => s.to_owned(),
+        _ => format!("{} bytes, sha256 {}", body.len(), sha256_hex(body)),
+    }
+}
+
+fn demo_facts(body: &[u8], out: &mut Outcome) {
+    let json: serde_json::Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => {
+            out.facts.insert("body".into(), body_fact(body));
+            out.error = Some(format!("demo body is not JSON ({e})"));
+            return;
+        }
+    };
+    if let Some(env) = json["environ"].as_object() {
+        for (k, v) in env {
+            let v = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+            out.facts.insert(format!("env {k}"), v);
+        }
+    }
+    out.facts
+        .insert("body_len".into(), json["body_len"].to_string());
+    out.facts.insert(
+        "body_sha256".into(),
+        json["body_sha256"].as_str().unwrap_or("").to_owned(),
+    );
+}
+
+/// The streamed row, on a raw socket: when do `chunk 0` and `chunk 2` arrive?
+fn stream_facts(addr: &str, row: &Row) -> Outcome {
+    let mut out = Outcome::default();
+    let mut stream = match TcpStream::connect(addr) {
+        Ok(s) => s,
+        Err(e) => {
+            out.error = Some(format!("connect {addr}: {e}"));
+            return out;
+        }
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n",
+        row.target
+    );
+    let started = Instant::now();
+    if let Err(e) = stream.write_all(request.as_bytes()) {
+        out.error = Some(format!("write: {e}"));
+        return out;
+    }
+    let deadline = started + Duration::from_secs(15);
+    let mut got = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    let (mut first, mut last) = (None, None);
+    while Instant::now() < deadline {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => {
+                out.error = Some(format!("read: {e}"));
+                break;
+            }
+        }
+        let text = String::from_utf8_lossy(&got);
+        if first.is_none() && text.contains("chunk 0") {
+            first = Some(started.elapsed());
+        }
+        if last.is_none() && text.contains("chunk 2") {
+            last = Some(started.elapsed());
+        }
+    }
+    let text = String::from_utf8_lossy(&got).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    header_facts(head, &mut out.facts);
+    let chunks: Vec<&str> = body
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("chunk "))
+        .collect();
+    out.facts.insert("body".into(), chunks.join(","));
+    let early = match (first, last) {
+        (Some(f), Some(l)) => l.saturating_sub(f) >= Duration::from_millis(500),
+        _ => false,
+    };
+    out.facts.insert(
+        "first chunk before the last".into(),
+        if early { "yes" } else { "no" }.into(),
+    );
+    out.note = format!("first chunk at {first:?}, last at {last:?}");
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gateways.
+
+/// The server(s) a gateway's requests go to, kept alive while the rows run.
+#[allow(dead_code)] // the fields are guards
+enum Front {
+    Direct { root: Server, mount: Server },
+    Nginx(Nginx),
+    Lighttpd(Lighttpd),
+}
+
+struct Gateway {
+    name: &'static str,
+    front: Front,
+    /// The RGI servers behind the front server (none when the front server spawns them).
+    _upstreams: Vec<Server>,
+    /// Fact keys that legitimately differ on this gateway, with the reason.
+    different: &'static [(&'static str, &'static str)],
+}
+
+impl Gateway {
+    fn addr(&self, row: &Row) -> String {
+        match &self.front {
+            Front::Direct { root, mount } => {
+                if row.mount {
+                    mount.addr().to_owned()
+                } else {
+                    root.addr().to_owned()
+                }
+            }
+            Front::Nginx(n) => n.addr(),
+            Front::Lighttpd(l) => l.addr(),
+        }
+    }
+
+    fn log(&self) -> String {
+        match &self.front {
+            Front::Direct { .. } => String::new(),
+            Front::Nginx(n) => n.error_log(),
+            Front::Lighttpd(l) => l.error_log(),
+        }
+    }
+
+    fn run(&self, row: &Row, work: &Path) -> Outcome {
+        let addr = self.addr(row);
+        match row.kind {
+            Kind::Stream => stream_facts(&addr, row),
+            _ => curl_facts(&addr, row, work),
+        }
+    }
+
+    /// One quick request; panics with the front server's log when the gateway does not answer.
+    fn probe(&self, work: &Path) {
+        let row = Row::new("probe", "GET", "/fast").kind(Kind::Plain);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = self.run(&row, work);
+            if out.error.is_none() && out.facts.get("body").map(String::as_str) == Some("fast\n") {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "{}: GET /fast did not answer `200 fast` within 10 s: {:?} {:?}\n--- log ---\n{}",
+                    self.name,
+                    out.error,
+                    out.facts,
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// `--bind` for an upstream: TCP on a free port, or a unix socket in `dir`.
+fn upstream(protocol: &str, unix: Option<&Path>, script_name: Option<&str>) -> (Server, String) {
+    let bind = match unix {
+        Some(path) => format!("unix:{}", path.display()),
+        None => "127.0.0.1:0".to_owned(),
+    };
+    let mut args = vec!["--protocol", protocol, "--bind", &bind];
+    if let Some(s) = script_name {
+        args.extend(["--script-name", s]);
+    }
+    let server = Server::start(APP, &args);
+    let nginx_addr = match unix {
+        Some(path) => format!("unix:{}", path.display()),
+        None => server.addr().to_owned(),
+    };
+    (server, nginx_addr)
+}
+
+fn direct() -> Gateway {
+    Gateway {
+        name: "direct",
+        front: Front::Direct {
+            root: Server::start(APP, &[]),
+            mount: Server::start(APP, &["--script-name", "/app"]),
+        },
+        _upstreams: Vec::new(),
+        different: &[],
+    }
+}
+
+/// nginx in front of two RGI servers (root and `/app`) speaking `protocol`.
+fn nginx(
+    name: &'static str,
+    protocol: &str,
+    unix: bool,
+    keep_conn: bool,
+    different: &'static [(&'static str, &'static str)],
+) -> Gateway {
+    let dir = TempDir::new(name);
+    let (root, root_addr) = upstream(
+        protocol,
+        unix.then(|| dir.join("root.sock")).as_deref(),
+        None,
+    );
+    let (mount, mount_addr) = upstream(
+        protocol,
+        unix.then(|| dir.join("mount.sock")).as_deref(),
+        Some("/app"),
+    );
+    let keepalive = if keep_conn { "keepalive 8;" } else { "" };
+    let http = format!(
+        "    upstream rgi_root {{ server {root_addr}; {keepalive} }}\n\
+         \x20   upstream rgi_mount {{ server {mount_addr}; {keepalive} }}\n"
+    );
+    let (prefix, pass) = match protocol {
+        "http" => (
+            "proxy",
+            "proxy_http_version 1.1; proxy_set_header Host $host; \
+             proxy_pass http://UPSTREAM;"
+                .to_owned(),
+        ),
+        "fastcgi" => (
+            "fastcgi",
+            format!(
+                "include /etc/nginx/fastcgi_params; fastcgi_pass UPSTREAM; fastcgi_keep_conn {};",
+                if keep_conn { "on" } else { "off" }
+            ),
+        ),
+        "scgi" => (
+            "scgi",
+            "include /etc/nginx/scgi_params; scgi_pass UPSTREAM;".to_owned(),
+        ),
+        "uwsgi" => (
+            "uwsgi",
+            "include /etc/nginx/uwsgi_params; uwsgi_pass UPSTREAM;".to_owned(),
+        ),
+        other => panic!("unknown protocol {other}"),
+    };
+    let root_pass = pass.replace("UPSTREAM", "rgi_root");
+    let mount_pass = pass.replace("UPSTREAM", "rgi_mount");
+    let server = format!(
+        "        location / {{ {root_pass} }}\n\
+         \x20       location = /stream {{ {root_pass} {prefix}_buffering off; }}\n\
+         \x20       location /app/ {{ {mount_pass} }}\n"
+    );
+    let front = Nginx::start(dir, &http, &server);
+    Gateway {
+        name,
+        front: Front::Nginx(front),
+        _upstreams: vec![root, mount],
+        different,
+    }
+}
+
+/// lighttpd running the app as a CGI program: the document root *is* the program, so every path
+/// runs it with SCRIPT_NAME "" and the path as PATH_INFO; `/app` is aliased to it too.
+fn lighttpd_cgi(name: &'static str, different: &'static [(&'static str, &'static str)]) -> Gateway {
+    let dir = TempDir::new(name);
+    let app = dir.install_executable(&binary(APP), "app.cgi");
+    let app = lighttpd_quote(&app);
+    let conf = format!(
+        "server.modules = ( \"mod_alias\", \"mod_cgi\" )\n\
+         server.document-root = {app}\n\
+         cgi.assign = ( \".cgi\" => \"\" )\n\
+         $HTTP[\"url\"] =~ \"^/app(/|$)\" {{ alias.url = ( \"/app\" => {app} ) }}\n"
+    );
+    Gateway {
+        name,
+        front: Front::Lighttpd(Lighttpd::start(dir, &conf)),
+        _upstreams: Vec::new(),
+        different,
+    }
+}
+
+/// lighttpd spawning the app itself (`bin-path`) with a listening unix socket on fd 0, once for `/`
+/// and once (with `RGI_SCRIPT_NAME=/app`) for `/app`.
+fn lighttpd_fastcgi(
+    name: &'static str,
+    different: &'static [(&'static str, &'static str)],
+) -> Gateway {
+    let dir = TempDir::new(name);
+    let app = lighttpd_quote(dir.install_executable(&binary(APP), "app.fcgi"));
+    let docroot = lighttpd_quote(dir.subdir("htdocs", 0o755));
+    let run = dir.subdir("run", 0o1777);
+    let root_sock = lighttpd_quote(run.join("root.sock"));
+    let mount_sock = lighttpd_quote(run.join("mount.sock"));
+    let conf = format!(
+        "server.modules = ( \"mod_fastcgi\" )\n\
+         server.document-root = {docroot}\n\
+         $HTTP[\"url\"] =~ \"^/app/\" {{\n\
+         \x20 fastcgi.server = ( \"/app\" => (( \"socket\" => {mount_sock}, \"bin-path\" => {app},\n\
+         \x20   \"bin-environment\" => ( \"RGI_SCRIPT_NAME\" => \"/app\" ),\n\
+         \x20   \"check-local\" => \"disable\", \"max-procs\" => 1 )) )\n\
+         }}\n\
+         $HTTP[\"url\"] !~ \"^/app/\" {{\n\
+         \x20 fastcgi.server = ( \"/\" => (( \"socket\" => {root_sock}, \"bin-path\" => {app},\n\
+         \x20   \"check-local\" => \"disable\", \"fix-root-scriptname\" => \"enable\",\n\
+         \x20   \"max-procs\" => 1 )) )\n\
+         }}\n"
+    );
+    Gateway {
+        name,
+        front: Front::Lighttpd(Lighttpd::start(dir, &conf)),
+        _upstreams: Vec::new(),
+        different,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Comparing and reporting.
+
+/// The direct-HTTP outcomes, computed once per test process.
+fn reference() -> &'static [Outcome] {
+    static REFERENCE: OnceLock<Vec<Outcome>> = OnceLock::new();
+    REFERENCE.get_or_init(|| {
+        let work = TempDir::new("direct-work");
+        let gateway = direct();
+        gateway.probe(work.path());
+        rows().iter().map(|r| gateway.run(r, work.path())).collect()
+    })
+}
+
+/// A failed comparison: row, fact, direct value, gateway value.
+type Mismatch = (&'static str, String, String, String);
+
+const ABSENT: &str = "<absent>";
+
+fn compare(
+    different: &[(&str, &str)],
+    row: &Row,
+    reference: &Outcome,
+    got: &Outcome,
+) -> Vec<Mismatch> {
+    let mut out = Vec::new();
+    if let Some(e) = &got.error {
+        out.push((row.name, "error".into(), String::new(), e.clone()));
+    }
+    for (key, want) in &row.expect {
+        let have = got.facts.get(*key).map_or(ABSENT, String::as_str);
+        if have != want {
+            out.push((
+                row.name,
+                format!("{key} (expected)"),
+                want.clone(),
+                have.into(),
+            ));
+        }
+    }
+    let keys: std::collections::BTreeSet<&String> =
+        reference.facts.keys().chain(got.facts.keys()).collect();
+    for key in keys {
+        let exempt = ALWAYS_DIFFERENT
+            .iter()
+            .chain(different)
+            .chain(row.lenient)
+            .any(|(k, _)| k == key);
+        if exempt {
+            continue;
+        }
+        let want = reference.facts.get(key).map_or(ABSENT, String::as_str);
+        let have = got.facts.get(key).map_or(ABSENT, String::as_str);
+        if want != have && !row.expect.iter().any(|(k, _)| k == key) {
+            out.push((row.name, key.clone(), want.into(), have.into()));
+        }
+    }
+    out
+}
+
+/// The matrix so far: column → (row → passed).
+type Matrix = BTreeMap<usize, (&'static str, Vec<bool>)>;
+
+fn matrix() -> &'static Mutex<Matrix> {
+    static MATRIX: OnceLock<Mutex<Matrix>> = OnceLock::new();
+    MATRIX.get_or_init(|| Mutex::new(BTreeMap::new()))
+}
+
+const COLUMNS: &[&str] = &[
+    "direct",
+    "ngx-http",
+    "ngx-fcgi",
+    "ngx-fcgi-ka",
+    "ngx-fcgi-unix",
+    "ngx-scgi",
+    "ngx-uwsgi",
+    "lty-cgi",
+    "lty-fcgi",
+];
+
+fn record(name: &'static str, passed: Vec<bool>) {
+    let column = COLUMNS.iter().position(|c| *c == name).unwrap_or(99);
+    let mut m = matrix().lock().unwrap_or_else(|e| e.into_inner());
+    m.insert(column, (name, passed));
+    let names: Vec<&str> = rows().iter().map(|r| r.name).collect();
+    let mut table = String::from("| request |");
+    for (_, (col, _)) in m.iter() {
+        let _ = write!(table, " {col} |");
+    }
+    table.push_str("\n|---|");
+    for _ in m.iter() {
+        table.push_str("---|");
+    }
+    table.push('\n');
+    for (i, row) in names.iter().enumerate() {
+        let _ = write!(table, "| {row} |");
+        for (_, (_, passed)) in m.iter() {
+            let mark = match passed.get(i) {
+                Some(true) => "✓",
+                Some(false) => "✗",
+                None => "–",
+            };
+            let _ = write!(table, " {mark} |");
+        }
+        table.push('\n');
+    }
+    println!(
+        "\nPARITY MATRIX ({} of {} columns run so far in this process)\n{table}",
+        m.len(),
+        COLUMNS.len()
+    );
+    let _ = std::fs::write(rgi_tests::target_dir().join("rgi-parity-matrix.md"), &table);
+}
+
+fn format_mismatches(gateway: &str, mismatches: &[Mismatch]) -> String {
+    let mut s = format!("\nMISMATCHES for {gateway} (vs direct HTTP)\n");
+    let _ = writeln!(
+        s,
+        "| row | fact | direct HTTP | {gateway} |\n|---|---|---|---|"
+    );
+    for (row, key, want, have) in mismatches {
+        let _ = writeln!(s, "| {row} | {key} | {want:?} | {have:?} |");
+    }
+    s
+}
+
+/// Run every row through `gateway`, compare with direct HTTP, record the column and assert.
+fn parity(gateway: Gateway) {
+    let reference = reference();
+    let work = TempDir::new("work");
+    gateway.probe(work.path());
+    let rows = rows();
+    let mut all = Vec::new();
+    let mut passed = Vec::new();
+    for (row, want) in rows.iter().zip(reference) {
+        let got = gateway.run(row, work.path());
+        let mismatches = compare(gateway.different, row, want, &got);
+        if std::env::var_os("RGI_PRINT_FACTS").is_some() {
+            println!(
+                "{} / {}: {:#?}\ndirect: {:#?}",
+                gateway.name, row.name, got, want
+            );
+        }
+        if !mismatches.is_empty() {
+            println!("{}: {}: {}", gateway.name, row.name, got.note);
+        }
+        passed.push(mismatches.is_empty());
+        all.extend(mismatches);
+    }
+    record(gateway.name, passed);
+    if !all.is_empty() {
+        let report = format_mismatches(gateway.name, &all);
+        println!("{report}");
+        if std::env::var_os("RGI_PRINT_LOGS").is_some() {
+            println!("--- {} log ---\n{}", gateway.name, gateway.log());
+        }
+        panic!("{} differs from direct HTTP:{report}", gateway.name);
+    }
+}
+
+fn skip() -> bool {
+    webservers::skip_webservers()
+}
+
+// ---------------------------------------------------------------------------------------------
+// One test per column.
+
+/// The reference column checks itself against the rows' absolute expectations.
+#[test]
+fn direct_http() {
+    let reference = reference();
+    let rows = rows();
+    let mut all = Vec::new();
+    let mut passed = Vec::new();
+    for (row, got) in rows.iter().zip(reference) {
+        let mismatches = compare(&[], row, got, got);
+        passed.push(mismatches.is_empty());
+        all.extend(mismatches);
+    }
+    record("direct", passed);
+    assert!(all.is_empty(), "{}", format_mismatches("direct", &all));
+}
+
+#[test]
+fn nginx_proxy_http() {
+    if skip() {
+        return;
+    }
+    parity(nginx("ngx-http", "http", false, false, &[]));
+}
+
+const NGINX_PARAMS: &[(&str, &str)] = &[(
+    "env REMOTE_USER",
+    "the stock fastcgi_params send REMOTE_USER, empty without auth",
+)];
+
+#[test]
+#[ignore = "waiting for the fastcgi server"]
+fn nginx_fastcgi_tcp() {
+    if skip() {
+        return;
+    }
+    parity(nginx("ngx-fcgi", "fastcgi", false, false, NGINX_PARAMS));
+}
+
+#[test]
+#[ignore = "waiting for the fastcgi server"]
+fn nginx_fastcgi_keep_conn() {
+    if skip() {
+        return;
+    }
+    parity(nginx("ngx-fcgi-ka", "fastcgi", false, true, NGINX_PARAMS));
+}
+
+#[test]
+#[ignore = "waiting for the fastcgi server"]
+fn nginx_fastcgi_unix() {
+    if skip() {
+        return;
+    }
+    parity(nginx("ngx-fcgi-unix", "fastcgi", true, false, NGINX_PARAMS));
+}
+
+#[test]
+#[ignore = "waiting for the scgi server"]
+fn nginx_scgi() {
+    if skip() {
+        return;
+    }
+    parity(nginx("ngx-scgi", "scgi", false, false, &[]));
+}
+
+#[test]
+#[ignore = "waiting for the uwsgi server"]
+fn nginx_uwsgi() {
+    if skip() {
+        return;
+    }
+    parity(nginx("ngx-uwsgi", "uwsgi", false, false, &[]));
+}
+
+#[test]
+#[ignore = "waiting for the CGI adapter"]
+fn lighttpd_mod_cgi() {
+    if skip() {
+        return;
+    }
+    parity(lighttpd_cgi("lty-cgi", &[]));
+}
+
+#[test]
+#[ignore = "waiting for FastCGI on fd 0"]
+fn lighttpd_mod_fastcgi_bin_path() {
+    if skip() {
+        return;
+    }
+    parity(lighttpd_fastcgi("lty-fcgi", &[]));
+}
