@@ -16,6 +16,7 @@ use std::collections::hash_map::RandomState;
 use std::ffi::OsStr;
 use std::fs::{self, DirBuilder, Permissions};
 use std::hash::{BuildHasher, Hasher};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -485,7 +486,9 @@ impl Nginx {
 impl Drop for Nginx {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!(
+            // Not eprintln!: a panic inside a drop during a panic aborts (and leaks the servers).
+            let _ = writeln!(
+                std::io::stderr(),
                 "--- nginx error log ({}) ---\n{}--- end of nginx error log ---",
                 self.dir.join("error.log").display(),
                 self.error_log()
@@ -634,7 +637,8 @@ impl Lighttpd {
 impl Drop for Lighttpd {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!(
+            let _ = writeln!(
+                std::io::stderr(),
                 "--- lighttpd error log ({}) ---\n{}--- end of lighttpd error log ---",
                 self.dir.join("error.log").display(),
                 self.error_log()

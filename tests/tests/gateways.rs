@@ -584,7 +584,9 @@ impl Gateway {
 
     /// One quick request; panics with the front server's log when the gateway does not answer.
     fn probe(&self, work: &Path) {
-        let row = Row::new("probe", "GET", "/fast").kind(Kind::Plain);
+        let row = Row::new("probe", "GET", "/fast")
+            .kind(Kind::Plain)
+            .curl(&["--max-time", "5"]);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let out = self.run(&row, work);
