@@ -224,13 +224,12 @@ pub fn error_status(error: &BoxError) -> StatusCode {
 pub async fn call_app<A: Application>(app: &A, environ: Environ) -> http::Response<Body> {
     let start = StartResponse::new(environ.method());
     let errors = environ.errors().clone();
-    let uri = environ
-        .request_uri()
-        .map(|u| String::from_utf8_lossy(u).into_owned())
-        .unwrap_or_default();
+    // A reference-counted handle, not a copy: only the error path formats it.
+    let uri = environ.request_uri_bytes();
     match app.call(environ, start).await {
         Ok(response) => into_http_response(response),
         Err(error) => {
+            let uri = String::from_utf8_lossy(uri.as_deref().unwrap_or_default());
             errors.log(format_args!("rgi: application error for {uri}: {error}"));
             error_response(&error)
         }

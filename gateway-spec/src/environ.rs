@@ -342,6 +342,11 @@ impl Environ {
         self.request_uri.as_deref()
     }
 
+    /// `REQUEST_URI` as a cheap, shareable handle (for logging after the environ is gone).
+    pub(crate) fn request_uri_bytes(&self) -> Option<Bytes> {
+        self.request_uri.clone()
+    }
+
     /// `SERVER_PROTOCOL`, e.g. `HTTP/1.1`.
     pub fn protocol(&self) -> &[u8] {
         &self.protocol
@@ -416,6 +421,12 @@ impl Environ {
     /// Facts about the server: `rgi.multithread`, `rgi.multiprocess`, `rgi.run_once`, capabilities.
     pub fn server(&self) -> &ServerInfo {
         &self.server
+    }
+
+    /// Replace the facts about the server (a gateway that builds the environ with
+    /// [`environ_from_cgi`] attaches its own, e.g. with a per-request `rgi.errors` sink).
+    pub fn set_server_info(&mut self, info: Arc<ServerInfo>) {
+        self.server = info;
     }
 
     /// Typed extensions: data middleware attaches for the layers below (session, route params…).
