@@ -76,7 +76,7 @@ where
         target
     };
 
-    let (server_name, server_port) = server_name_port(&parts.headers, conn);
+    let (server_name, server_port) = server_name_port(&parts.headers, parts.uri.authority(), conn);
     let mut input = Input::from_body(body);
     if let Some(len) = parts
         .headers
@@ -105,9 +105,18 @@ where
 }
 
 /// `SERVER_NAME` and `SERVER_PORT` for a request.
-fn server_name_port(headers: &HeaderMap, conn: &ConnInfo) -> (Bytes, u16) {
+fn server_name_port(
+    headers: &HeaderMap,
+    authority: Option<&http::uri::Authority>,
+    conn: &ConnInfo,
+) -> (Bytes, u16) {
     let default_port = conn.local.map_or(conn.scheme.default_port(), |a| a.port());
-    if let Some(host) = headers.get(header::HOST).map(HeaderValue::as_bytes) {
+    // The Host header, else the target's authority (absolute-form, HTTP/2's :authority).
+    let host = headers
+        .get(header::HOST)
+        .map(HeaderValue::as_bytes)
+        .or_else(|| authority.map(|a| a.as_str().as_bytes()));
+    if let Some(host) = host {
         if !host.is_empty() {
             let (name, port) = split_host_port(host);
             let port = port

@@ -769,6 +769,12 @@ impl EnvironBuilder {
         };
         // An absolute-form target (proxy request) carries scheme and authority before the path.
         let path = absolute_form_path(path);
+        // authority-form (CONNECT host:port) names no path: PATH_INFO is empty.
+        let path = if path.starts_with('/') || path == "*" {
+            path
+        } else {
+            ""
+        };
         let environ = Environ {
             method,
             script_name: Bytes::new(),

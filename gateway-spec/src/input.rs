@@ -20,7 +20,7 @@ type Source = Pin<Box<dyn http_body::Body<Data = Bytes, Error = BoxError> + Send
 ///   not a silent short body. Chunked bodies arrive already decoded.
 /// - **Bounded.** A server-set limit turns an oversized body into a [`BodyTooLarge`] error.
 /// - **Both worlds.** Async code uses [`chunk`](Input::chunk), [`read`](Input::read) and
-///   [`bytes`](Input::bytes), or polls it as an [`http_body::Body`]; blocking code (a
+///   [`read_to_bytes`](Input::read_to_bytes), or polls it as an [`http_body::Body`]; blocking code (a
 ///   [`blocking`](crate::blocking) app) uses [`std::io::Read`] and [`std::io::BufRead`].
 /// - **Backpressure.** Nothing is read from the client until the application asks; an HTTP server
 ///   answers `Expect: 100-continue` at the first read.
@@ -28,7 +28,7 @@ type Source = Pin<Box<dyn http_body::Body<Data = Bytes, Error = BoxError> + Send
 /// ```
 /// # rgi::block_on(async {
 /// let mut input = rgi::Input::from_bytes("name=rgi&lang=rust");
-/// assert_eq!(input.bytes().await.unwrap(), "name=rgi&lang=rust");
+/// assert_eq!(input.read_to_bytes().await.unwrap(), "name=rgi&lang=rust");
 /// # });
 /// ```
 pub struct Input {
@@ -143,6 +143,15 @@ impl Input {
 
     /// Poll for the next chunk of the body; `None` at the end.
     pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+        if let (Some(limit), Some(len), 0) = (self.limit, self.content_length(), self.consumed) {
+            // A declared length over the limit is refused before a byte is read.
+            if len > limit && !self.done {
+                self.done = true;
+                self.source = None;
+                self.buf = Bytes::new();
+                return Poll::Ready(Some(Err(io::Error::other(BodyTooLarge { limit }))));
+            }
+        }
         loop {
             if !self.buf.is_empty() {
                 let chunk = std::mem::take(&mut self.buf);
@@ -258,7 +267,7 @@ impl Input {
     /// # Errors
     ///
     /// As for [`chunk`](Input::chunk).
-    pub async fn bytes(&mut self) -> io::Result<Bytes> {
+    pub async fn read_to_bytes(&mut self) -> io::Result<Bytes> {
         let first = match self.chunk().await {
             None => return Ok(Bytes::new()),
             Some(chunk) => chunk?,
@@ -293,7 +302,7 @@ impl Input {
     }
 }
 
-/// The most [`Input::bytes`] reserves up front from a declared length (1 MiB).
+/// The most [`Input::read_to_bytes`] reserves up front from a declared length (1 MiB).
 const PREALLOC_MAX: u64 = 1 << 20;
 
 fn short_body(missing: u64) -> io::Error {

@@ -206,6 +206,8 @@ impl fmt::Debug for Response {
 pub enum ResponseError {
     /// A final response cannot have a 1xx status.
     InformationalStatus(StatusCode),
+    /// HTTP defines final statuses 200–599 only (RFC 9110 §15); `http` accepts up to 999.
+    StatusOutOfRange(StatusCode),
     /// Hop-by-hop headers describe one connection and belong to the server (RFC 9110 §7.6.1).
     HopByHopHeader(HeaderName),
     /// `Status` is a CGI response field, not an HTTP header; the status is its own argument.
@@ -217,6 +219,9 @@ impl fmt::Display for ResponseError {
         match self {
             ResponseError::InformationalStatus(s) => {
                 write!(f, "rgi: status {s} is informational, not a final response")
+            }
+            ResponseError::StatusOutOfRange(s) => {
+                write!(f, "rgi: status {} is outside 200-599", s.as_u16())
             }
             ResponseError::HopByHopHeader(name) => {
                 write!(f, "rgi: hop-by-hop header `{name}` is the server's to set")
@@ -244,14 +249,17 @@ pub const HOP_BY_HOP: [&str; 8] = [
 
 /// Whether `name` is a hop-by-hop header.
 pub fn is_hop_by_hop(name: &HeaderName) -> bool {
-    // Standard header names are interned; comparing strings is still cheap and covers `trailers` typos
-    // some servers accept.
-    HOP_BY_HOP.contains(&name.as_str()) || name == "trailers"
+    // `trailers` (a common misspelling of `trailer`) and the non-standard `proxy-connection` are
+    // connection-level too.
+    HOP_BY_HOP.contains(&name.as_str()) || name == "trailers" || name == "proxy-connection"
 }
 
 fn check_status(status: StatusCode) -> Result<(), ResponseError> {
     if status.is_informational() {
         return Err(ResponseError::InformationalStatus(status));
+    }
+    if status.as_u16() > 599 {
+        return Err(ResponseError::StatusOutOfRange(status));
     }
     Ok(())
 }

@@ -10,7 +10,7 @@
 //! use rgi::testing::TestClient;
 //!
 //! let app = rgi::app_fn(|mut environ, start| async move {
-//!     let body = environ.input_mut().bytes().await?;
+//!     let body = environ.input_mut().read_to_bytes().await?;
 //!     Ok(start.respond(StatusCode::CREATED, HeaderMap::new(), body)?)
 //! });
 //! let client = TestClient::new(app);

@@ -609,3 +609,21 @@ fn stream_body(parts: &'static [&'static str]) -> Body {
         parts.iter().map(|p| Ok::<_, std::io::Error>(*p)),
     ))
 }
+
+#[test]
+fn statuses_beyond_599_and_proxy_connection_are_refused() {
+    let start = StartResponse::new(&Method::GET);
+    let err = start
+        .respond(StatusCode::from_u16(600).unwrap(), HeaderMap::new(), ())
+        .unwrap_err();
+    assert!(matches!(err, rgi::ResponseError::StatusOutOfRange(_)));
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        HeaderName::from_static("proxy-connection"),
+        HeaderValue::from_static("keep-alive"),
+    );
+    let err = StartResponse::new(&Method::GET)
+        .respond(StatusCode::OK, headers, ())
+        .unwrap_err();
+    assert!(matches!(err, rgi::ResponseError::HopByHopHeader(_)));
+}

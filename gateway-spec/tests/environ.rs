@@ -585,7 +585,7 @@ fn extensions_and_input_travel_with_the_environ() {
     assert_eq!(environ.input_ref().content_length(), Some(3));
     let mut input = environ.take_input();
     assert_eq!(environ.input_ref().content_length(), Some(0));
-    let bytes = rgi::block_on(input.bytes()).unwrap();
+    let bytes = rgi::block_on(input.read_to_bytes()).unwrap();
     assert_eq!(bytes, "xyz");
 }
 
@@ -683,4 +683,12 @@ fn server_info_defaults_and_capabilities() {
         r#"{"streaming", "sendfile", "streaming_input"}"#
     );
     assert_eq!(rgi::VERSION, (1, 0));
+}
+
+#[test]
+fn a_connect_request_has_an_empty_path_info() {
+    let environ = Environ::builder(Method::CONNECT, "example.com:443").build();
+    assert_eq!(environ.path_info(), b"");
+    assert_eq!(environ.get("REQUEST_URI").unwrap(), "example.com:443");
+    assert!(rgi::lint::check_environ(&environ).is_empty());
 }

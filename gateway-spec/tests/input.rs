@@ -46,7 +46,10 @@ fn chunks(parts: &[&'static str]) -> Input {
 async fn eof_comes_exactly_at_content_length_even_when_the_source_has_more() {
     let mut input = chunks(&["hello ", "world", " and then some garbage"]).with_content_length(11);
     assert_eq!(input.content_length(), Some(11));
-    assert_eq!(Input::bytes(&mut input).await.unwrap(), "hello world");
+    assert_eq!(
+        Input::read_to_bytes(&mut input).await.unwrap(),
+        "hello world"
+    );
     assert!(input.is_eof());
     assert_eq!(input.consumed(), 11);
     assert!(input.chunk().await.is_none());
@@ -67,8 +70,11 @@ async fn reads_never_wait_for_more_once_content_length_is_reached() {
     let (tx, input) = channel_source(4);
     let mut input = input.with_content_length(5);
     tx.send(Ok(Bytes::from_static(b"12345"))).await.unwrap();
-    let all =
-        tokio::time::timeout(std::time::Duration::from_secs(5), Input::bytes(&mut input)).await;
+    let all = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        Input::read_to_bytes(&mut input),
+    )
+    .await;
     assert_eq!(
         all.expect("read blocked past CONTENT_LENGTH").unwrap(),
         "12345"
@@ -79,7 +85,7 @@ async fn reads_never_wait_for_more_once_content_length_is_reached() {
 #[tokio::test]
 async fn a_source_that_ends_early_is_an_unexpected_eof() {
     let mut input = chunks(&["only", "eight"]).with_content_length(20);
-    let err = Input::bytes(&mut input).await.unwrap_err();
+    let err = Input::read_to_bytes(&mut input).await.unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
     let boxed: BoxError = Box::new(err);
     assert_eq!(rgi::convert::error_status(&boxed), 400);
@@ -116,7 +122,7 @@ impl ReadToEndAsync for Input {
 #[tokio::test]
 async fn a_body_over_the_limit_is_body_too_large_and_maps_to_413() {
     let mut input = chunks(&["0123456789", "0123456789"]).with_limit(15);
-    let err = Input::bytes(&mut input).await.unwrap_err();
+    let err = Input::read_to_bytes(&mut input).await.unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::Other);
     assert_eq!(
         err.get_ref().and_then(|e| e.downcast_ref::<BodyTooLarge>()),
@@ -129,7 +135,7 @@ async fn a_body_over_the_limit_is_body_too_large_and_maps_to_413() {
 
     // Exactly at the limit is fine.
     let mut input = chunks(&["0123456789", "01234"]).with_limit(15);
-    assert_eq!(Input::bytes(&mut input).await.unwrap().len(), 15);
+    assert_eq!(Input::read_to_bytes(&mut input).await.unwrap().len(), 15);
 
     // BodyTooLarge itself, boxed, maps to 413 as well.
     let boxed: BoxError = Box::new(BodyTooLarge { limit: 1 });
@@ -337,7 +343,7 @@ async fn ten_mib_read_in_small_pieces_comes_through_intact() {
 async fn a_huge_declared_length_with_a_short_body_is_an_error_not_an_allocation() {
     // A client may claim any Content-Length; `bytes()` must not reserve it up front.
     let mut input = chunks(&["tiny", "body"]).with_content_length(1 << 62);
-    let err = Input::bytes(&mut input).await.unwrap_err();
+    let err = Input::read_to_bytes(&mut input).await.unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
 }
 
@@ -376,8 +382,35 @@ async fn only_a_short_request_body_maps_to_400_not_any_unexpected_eof() {
 
     // The request body ending early is the client's fault, however the app wraps it.
     let mut input = chunks(&["abc"]).with_content_length(10);
-    let short = Input::bytes(&mut input).await.unwrap_err();
+    let short = Input::read_to_bytes(&mut input).await.unwrap_err();
     assert_eq!(short.kind(), io::ErrorKind::UnexpectedEof);
     let wrapped: BoxError = Box::new(AppError(short));
     assert_eq!(rgi::convert::error_status(&wrapped), 400);
+}
+
+#[tokio::test]
+async fn a_declared_length_over_the_limit_is_refused_before_reading() {
+    // The source would block forever: the refusal must not wait for it.
+    let (_tx, rx) = mpsc::channel::<Result<Frame<Bytes>, io::Error>>(1);
+    let source = http_body_util::StreamBody::new(tokio_stream_from(rx));
+    let mut input = Input::from_body(source)
+        .with_content_length(5000)
+        .with_limit(1000);
+    let err = tokio::time::timeout(std::time::Duration::from_secs(5), input.chunk())
+        .await
+        .expect("no wait")
+        .expect("an error, not EOF")
+        .unwrap_err();
+    let inner = err.get_ref().expect("wrapped error");
+    assert_eq!(
+        inner.downcast_ref::<BodyTooLarge>(),
+        Some(&BodyTooLarge { limit: 1000 })
+    );
+}
+
+/// A `Stream` over an mpsc receiver, without pulling in tokio-stream.
+fn tokio_stream_from<T: Send + 'static>(
+    rx: mpsc::Receiver<T>,
+) -> impl futures_core::Stream<Item = T> + Send {
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
 }

@@ -33,7 +33,7 @@ impl Application for Greeter {
             q => String::from_utf8_lossy(q).into_owned(),
         };
         // rgi.input ends exactly at CONTENT_LENGTH; a short body is an error, not a short read.
-        let posted = environ.input_mut().bytes().await?;
+        let posted = environ.input_mut().read_to_bytes().await?;
         let mut headers = HeaderMap::new();
         headers.insert(
             CONTENT_TYPE,

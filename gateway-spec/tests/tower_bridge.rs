@@ -272,7 +272,7 @@ async fn a_head_request_through_service_app_has_no_body() {
 
 fn rgi_app() -> impl Application + Clone {
     app_fn(|mut environ: Environ, start| async move {
-        let body = environ.input_mut().bytes().await?;
+        let body = environ.input_mut().read_to_bytes().await?;
         let text = format!(
             "{} {} path {:?} query {:?} body {:?} remote {:?} scheme {}",
             environ.method(),

@@ -128,7 +128,7 @@ impl Application for TestApp {
                 Ok(start.respond(StatusCode::OK, headers, "two cookies\n")?)
             }
             "/echo" => {
-                let body = environ.input_mut().bytes().await?;
+                let body = environ.input_mut().read_to_bytes().await?;
                 let mut headers = HeaderMap::new();
                 let content_type = environ
                     .headers()
