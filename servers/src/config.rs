@@ -52,6 +52,12 @@ pub struct Config {
     pub blocking_queue: usize,
     /// Async runtime worker threads; 0 means one per CPU. Default 0.
     pub worker_threads: usize,
+    /// Most connections the FastCGI, SCGI and uwsgi servers serve at once; further connections wait
+    /// in the listen backlog. FastCGI reports it as `FCGI_MAX_CONNS`. Default 1024.
+    pub max_connections: usize,
+    /// Most FastCGI requests in flight at once, over all connections; a `BEGIN_REQUEST` beyond it is
+    /// answered `FCGI_OVERLOADED`. Reported as `FCGI_MAX_REQS`. Default 1024.
+    pub max_requests: usize,
 }
 
 impl Default for Config {
@@ -63,6 +69,8 @@ impl Default for Config {
             blocking_threads: 512,
             blocking_queue: 1024,
             worker_threads: 0,
+            max_connections: 1024,
+            max_requests: 1024,
         }
     }
 }

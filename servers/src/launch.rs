@@ -5,7 +5,14 @@
 //! myapp                                   # HTTP on 127.0.0.1:8000
 //! myapp -b 127.0.0.1:9000 -b unix:/run/app.sock
 //! myapp --protocol fastcgi -b unix:/run/app.fcgi --script-name /app
+//! myapp --protocol scgi -b 127.0.0.1:4000       # nginx scgi_pass
+//! myapp --protocol uwsgi -b 127.0.0.1:3031      # nginx uwsgi_pass
 //! ```
+//!
+//! With neither `--bind` nor `--protocol`, the environment decides: `GATEWAY_INTERFACE` set → serve
+//! one request as a CGI script ([`cgi`](crate::cgi); the command line is then ignored, since a web
+//! server may pass a query as arguments); descriptor 0 a listening socket → FastCGI on it (lighttpd
+//! `bin-path`, spawn-fcgi, mod_fcgid); otherwise HTTP on 127.0.0.1:8000.
 //!
 //! Exit codes: 0 after a clean stop, 1 when serving failed, 2 for a usage or configuration error
 //! (including an address that cannot be bound).
@@ -28,6 +35,24 @@ use crate::config::{Config, Limits};
 pub enum Protocol {
     /// HTTP/1.1, for browsers, curl, or a proxy (`proxy_pass`).
     Http,
+    /// FastCGI (`fastcgi_pass`, lighttpd `mod_fastcgi`).
+    Fastcgi,
+    /// SCGI (`scgi_pass`).
+    Scgi,
+    /// The uwsgi protocol (`uwsgi_pass`), modifier1 = 0.
+    Uwsgi,
+}
+
+impl Protocol {
+    /// The URL scheme printed for a listener (`rgi: listening on fastcgi://…`).
+    pub fn scheme(self) -> &'static str {
+        match self {
+            Protocol::Http => "http",
+            Protocol::Fastcgi => "fastcgi",
+            Protocol::Scgi => "scgi",
+            Protocol::Uwsgi => "uwsgi",
+        }
+    }
 }
 
 /// Command-line options, as gunicorn names them where gunicorn has them. Every option can also be set
@@ -35,8 +60,14 @@ pub enum Protocol {
 #[derive(Debug, Clone, Parser)]
 #[command(
     about = "Serve an RGI application",
-    long_about = "Serve an RGI application over HTTP.\n\n\
-        With no --bind the server listens on 127.0.0.1:8000.",
+    long_about = "Serve an RGI application over HTTP, FastCGI, SCGI, uwsgi or CGI.\n\n\
+        With neither --bind nor --protocol the environment decides:\n  \
+        - GATEWAY_INTERFACE set: serve one request as a CGI script (RFC 3875) and exit; the command \
+        line is ignored. A script named nph-* writes a full HTTP status line (NPH).\n  \
+        - descriptor 0 is a listening socket: serve FastCGI on it (lighttpd bin-path, spawn-fcgi).\n  \
+        - otherwise: HTTP on 127.0.0.1:8000.\n\n\
+        --protocol fastcgi without --bind also serves descriptor 0 when it is a listening socket. \
+        FastCGI honours FCGI_WEB_SERVER_ADDRS (comma-separated IPs allowed to connect over TCP).",
     version
 )]
 pub struct Options {
@@ -51,9 +82,9 @@ pub struct Options {
     )]
     pub bind: Vec<Bind>,
 
-    /// The protocol to speak on the listeners.
-    #[arg(long, value_enum, env = "RGI_PROTOCOL", default_value = "http")]
-    pub protocol: Protocol,
+    /// The protocol to speak on the listeners [default: http, or as detected; see above].
+    #[arg(long, value_enum, env = "RGI_PROTOCOL")]
+    pub protocol: Option<Protocol>,
 
     /// The mount point the web server maps to this application (SCRIPT_NAME), e.g. /app.
     #[arg(long, value_name = "PATH", env = "RGI_SCRIPT_NAME")]
@@ -115,6 +146,14 @@ pub struct Options {
     )]
     pub blocking_queue: usize,
 
+    /// FastCGI, SCGI, uwsgi: most connections served at once (FCGI_MAX_CONNS).
+    #[arg(long, value_name = "N", env = "RGI_MAX_CONNECTIONS", default_value_t = Config::default().max_connections)]
+    pub max_connections: usize,
+
+    /// FastCGI: most requests in flight at once (FCGI_MAX_REQS); more are refused as overloaded.
+    #[arg(long, value_name = "N", env = "RGI_MAX_REQUESTS", default_value_t = Config::default().max_requests)]
+    pub max_requests: usize,
+
     /// Listen backlog.
     #[arg(long, value_name = "N", env = "RGI_BACKLOG", default_value_t = 2048)]
     pub backlog: i32,
@@ -143,7 +182,8 @@ impl Options {
             blocking_threads: self.blocking_threads.max(1),
             blocking_queue: self.blocking_queue,
             worker_threads: self.threads,
-            ..Config::default()
+            max_connections: self.max_connections.max(1),
+            max_requests: self.max_requests.max(1),
         }
     }
 
@@ -180,8 +220,21 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let options = match Options::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let cgi = std::env::var_os("GATEWAY_INTERFACE").is_some();
+    if cgi && !asks_for_a_server(&args) {
+        // The cheap path every CGI request takes: no option parsing at all.
+        let config = Config {
+            script_name: std::env::var("RGI_SCRIPT_NAME")
+                .ok()
+                .filter(|s| !s.trim_matches('/').is_empty()),
+            ..Config::default()
+        };
+        return crate::cgi::run(app, &config);
+    }
+    let options = match Options::try_parse_from(&args) {
         Ok(options) => options,
+        Err(_) if cgi => return crate::cgi::run(app, &Config::default()),
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() {
@@ -194,9 +247,42 @@ where
     run_with(app, &options)
 }
 
+/// Whether a command line (or the `RGI_*` environment) names a listener or a protocol, which turns
+/// CGI detection off.
+fn asks_for_a_server(args: &[OsString]) -> bool {
+    std::env::var_os("RGI_BIND").is_some()
+        || std::env::var_os("RGI_PROTOCOL").is_some()
+        || args.iter().skip(1).any(|a| {
+            let a = a.as_encoded_bytes();
+            a.starts_with(b"-b") || a.starts_with(b"--bind") || a.starts_with(b"--protocol")
+        })
+}
+
 /// As [`run`], with parsed options.
 pub fn run_with<A: Application>(app: A, options: &Options) -> ExitCode {
     let config = options.config();
+    let unconfigured = options.bind.is_empty() && options.protocol.is_none();
+    if unconfigured && std::env::var_os("GATEWAY_INTERFACE").is_some() {
+        return crate::cgi::run(app, &config);
+    }
+    if options.bind.is_empty() && matches!(options.protocol, None | Some(Protocol::Fastcgi)) {
+        match StdListener::from_stdin() {
+            Ok(Some(listener)) => {
+                return finish(serve_listeners(
+                    app,
+                    Protocol::Fastcgi,
+                    vec![listener],
+                    config,
+                ))
+            }
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("rgi: cannot adopt the socket on descriptor 0: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let protocol = options.protocol.unwrap_or(Protocol::Http);
     let binds = if options.bind.is_empty() {
         vec![Bind::Tcp("127.0.0.1:8000".into())]
     } else {
@@ -212,7 +298,11 @@ pub fn run_with<A: Application>(app: A, options: &Options) -> ExitCode {
             }
         }
     }
-    match serve_listeners(app, options.protocol, listeners, config) {
+    finish(serve_listeners(app, protocol, listeners, config))
+}
+
+fn finish(served: std::io::Result<()>) -> ExitCode {
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("rgi: {e}");
@@ -247,9 +337,7 @@ pub fn serve_listeners<A: Application>(
         {
             let mut out = std::io::stdout().lock();
             for listener in listeners {
-                let scheme = match protocol {
-                    Protocol::Http => "http",
-                };
+                let scheme = protocol.scheme();
                 let _ = writeln!(
                     out,
                     "rgi: listening on {scheme}://{} (pid {})",
@@ -268,10 +356,23 @@ pub fn serve_listeners<A: Application>(
             trigger.cancel();
         });
         let app = Arc::new(app);
+        let info = |software| crate::http::async_server_info(software, &config, false);
         match protocol {
             Protocol::Http => {
-                let server = crate::http::async_server_info(crate::http::SOFTWARE, &config, false);
+                let server = info(crate::http::SOFTWARE);
                 crate::http::serve(tokio_listeners, app, config, server, shutdown).await
+            }
+            Protocol::Fastcgi => {
+                let server = info(crate::fastcgi::SOFTWARE);
+                crate::fastcgi::serve(tokio_listeners, app, config, server, shutdown).await
+            }
+            Protocol::Scgi => {
+                let server = info(crate::scgi::SOFTWARE);
+                crate::scgi::serve(tokio_listeners, app, config, server, shutdown).await
+            }
+            Protocol::Uwsgi => {
+                let server = info(crate::uwsgi::SOFTWARE);
+                crate::uwsgi::serve(tokio_listeners, app, config, server, shutdown).await
             }
         }
     })

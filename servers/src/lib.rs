@@ -4,6 +4,10 @@
 //! configuration, never of code:
 //!
 //! - [`http`]: HTTP/1.1 on hyper — keep-alive, pipelining, streaming both ways, limits, graceful stop.
+//! - [`fastcgi`]: FastCGI 1.0 (nginx `fastcgi_pass`, lighttpd) — all three roles, multiplexing,
+//!   keep-conn, streamed stdin.
+//! - [`scgi`] and [`uwsgi`]: nginx `scgi_pass` and `uwsgi_pass`, one request per connection.
+//! - [`cgi`]: a CGI/1.1 child, one request per process (lighttpd `mod_cgi`, Apache).
 //! - [`launch`]: [`run`], the one call that gives an application a gunicorn-style command line
 //!   (`--bind`, `--protocol`, limits) and serves it.
 //!
@@ -20,9 +24,18 @@
 //! ```
 
 pub mod bind;
+pub mod cgi;
 pub mod config;
+pub mod fastcgi;
 mod fd;
+mod gateway;
 pub mod http;
 pub mod launch;
+pub mod scgi;
+pub mod uwsgi;
+
+/// CGI meta-variables as (name, value) byte pairs, borrowed from a request's header block (FastCGI
+/// `PARAMS`, an SCGI netstring, a uwsgi vars block), in the order sent.
+pub type Vars<'a> = Vec<(&'a [u8], &'a [u8])>;
 
 pub use crate::launch::{run, run_from, run_with, Options, Protocol};

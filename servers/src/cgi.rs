@@ -1,0 +1,285 @@
+//! CGI/1.1 (RFC 3875): serve one request as a child of the web server, then exit.
+//!
+//! Supported: the environ from the process environment (values that are not UTF-8 kept as bytes);
+//! the body from stdin, read as the application asks and never past `CONTENT_LENGTH`; the response
+//! on stdout as `Status:` + headers + body, streamed and flushed chunk by chunk; RFC 3875 local
+//! redirects (a bare `Location: /path` with status 200 and no body is written as the `Location`
+//! field alone, so the web server redirects internally; any other status is written explicitly, so
+//! a `302` with a relative `Location` reaches the client as a 302); NPH mode when the script's name
+//! (the basename of `argv[0]`, or the last segment of `SCRIPT_NAME`) starts with `nph-`: a full
+//! `HTTP/1.1` status line is written and the web server passes the response through unparsed;
+//! application errors and `rgi.errors` to stderr; `rgi.run_once` = true, `rgi.multithread` = false,
+//! `rgi.multiprocess` = true. Blocking applications run inline ([`rgi::Inline`]) on the one thread.
+//! Not supported: a body without `CONTENT_LENGTH` (RFC 3875 §4.2: there is none).
+//!
+//! Start-up is cheap, since every request pays for it: a current-thread tokio runtime (no worker
+//! threads, no blocking pool; stdin and stdout are read and written with blocking calls), no command
+//! line parsing, no work a request does not need.
+//!
+//! `SCRIPT_NAME` and `PATH_INFO` are kept as the web server set them (the script's location and the
+//! rest); with a configured mount point ([`Config::script_name`]) the shared gateway rule applies.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::pin::Pin;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::Frame;
+use rgi::{Application, Capabilities, Errors, Input, ServerInfo};
+
+use crate::config::Config;
+use crate::gateway::environ::{self as gw_environ, Split};
+use crate::gateway::response::{self, Head, SendError, Sink};
+
+/// `SERVER_SOFTWARE` as the application sees it (the web server's own is not passed on).
+pub const SOFTWARE: &str = concat!("rgi-cgi/", env!("CARGO_PKG_VERSION"));
+
+/// How much of the body one read asks stdin for.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Why a CGI request could not be served.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The single-threaded runtime could not start.
+    Runtime(io::Error),
+    /// Writing the response to stdout failed.
+    Write(io::Error),
+    /// The response body failed after the head was written (the response is truncated).
+    Body(rgi::BoxError),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Runtime(e) => write!(f, "cgi: cannot start the runtime: {e}"),
+            Error::Write(e) => write!(f, "cgi: writing the response failed: {e}"),
+            Error::Body(e) => write!(f, "cgi: response body failed midway: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Serve the one request described by the process environment and stdin; exit code 0 when the
+/// response was written whole, 1 otherwise (the error goes to stderr).
+pub fn run<A: Application>(app: A, config: &Config) -> ExitCode {
+    let vars: Vec<(Vec<u8>, Vec<u8>)> = std::env::vars_os()
+        .map(|(k, v)| (k.into_vec(), v.into_vec()))
+        .collect();
+    let argv0 = std::env::args_os().next();
+    match serve(app, config, &vars, argv0, io::stdin(), io::stdout()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Serve one request from explicit parts: the meta-variables, the program name, the body source
+/// and the response sink. [`run`] calls it with the process's own.
+///
+/// # Errors
+///
+/// When the runtime cannot start, the response cannot be written, or its body fails midway.
+pub fn serve<A, R, W>(
+    app: A,
+    config: &Config,
+    vars: &[(Vec<u8>, Vec<u8>)],
+    argv0: Option<OsString>,
+    stdin: R,
+    stdout: W,
+) -> Result<(), Error>
+where
+    A: Application,
+    R: Read + Send + Unpin + 'static,
+    W: Write + Send,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
+    let pairs: Vec<(&[u8], &[u8])> = vars
+        .iter()
+        .map(|(k, v)| (k.as_slice(), v.as_slice()))
+        .collect();
+    let script_name = pairs
+        .iter()
+        .find(|(k, _)| *k == b"SCRIPT_NAME")
+        .map(|(_, v)| *v);
+    let head = if is_nph(argv0.as_deref(), script_name) {
+        Head::Http
+    } else {
+        Head::Cgi
+    };
+    let server = Arc::new(ServerInfo {
+        software: SOFTWARE.into(),
+        multithread: false,
+        multiprocess: true,
+        run_once: true,
+        capabilities: Capabilities::STREAMING | Capabilities::STREAMING_INPUT,
+        executor: Arc::new(rgi::Inline),
+        errors: Errors::stderr(),
+    });
+    let errors = server.errors.clone();
+    let built = gw_environ::build(
+        &pairs,
+        server,
+        config,
+        Split::Keep,
+        move |length| match length {
+            Some(remaining) => Input::from_body(StdinBody { stdin, remaining }),
+            None => Input::empty(),
+        },
+    );
+    let mut sink = StdoutSink(stdout);
+    runtime.block_on(async move {
+        let (response, is_head) = match built {
+            Ok(environ) => {
+                let is_head = environ.method() == http::Method::HEAD;
+                (
+                    crate::gateway::call_app(&app, environ, "cgi").await,
+                    is_head,
+                )
+            }
+            Err(refusal) => {
+                errors.log(format_args!("cgi: request refused: {refusal}"));
+                (response::plain(refusal.status()), false)
+            }
+        };
+        match response::send(&mut sink, head, response, is_head, true).await {
+            Ok(()) => Ok(()),
+            Err(SendError::Write(e)) => Err(Error::Write(e)),
+            Err(SendError::Body(e)) => Err(Error::Body(e)),
+        }
+    })
+}
+
+/// NPH (RFC 3875 §5): the script's name starts with `nph-`.
+fn is_nph(argv0: Option<&std::ffi::OsStr>, script_name: Option<&[u8]>) -> bool {
+    let basename = |path: &[u8]| -> bool {
+        let last = path.rsplit(|&b| b == b'/').next().unwrap_or_default();
+        last.starts_with(b"nph-")
+    };
+    argv0.is_some_and(|a| basename(a.as_bytes())) || script_name.is_some_and(basename)
+}
+
+/// The request body: blocking reads of stdin, never past `CONTENT_LENGTH` (a web server need not
+/// close stdin after the body).
+struct StdinBody<R> {
+    stdin: R,
+    remaining: u64,
+}
+
+impl<R: Read + Unpin> http_body::Body for StdinBody<R> {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        if self.remaining == 0 {
+            return Poll::Ready(None);
+        }
+        let want = self.remaining.min(READ_CHUNK as u64) as usize;
+        let mut buf = vec![0u8; want];
+        // Bounded: only EINTR repeats, and each repetition is a fresh blocking read.
+        loop {
+            match self.stdin.read(&mut buf) {
+                Ok(0) => return Poll::Ready(None), // short body: Input reports UnexpectedEof
+                Ok(n) => {
+                    buf.truncate(n);
+                    self.remaining -= n as u64;
+                    return Poll::Ready(Some(Ok(Frame::data(Bytes::from(buf)))));
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Poll::Ready(Some(Err(e))),
+            }
+        }
+    }
+}
+
+/// The response: blocking writes to stdout, flushed per chunk.
+struct StdoutSink<W>(W);
+
+impl<W: Write + Send> Sink for StdoutSink<W> {
+    async fn write(&mut self, data: Bytes) -> io::Result<()> {
+        self.0.write_all(&data)
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(list: &[(&str, &[u8])]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        list.iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.to_vec()))
+            .collect()
+    }
+
+    fn echo() -> impl Application {
+        rgi::app_fn(
+            |mut environ: rgi::Environ, start: rgi::StartResponse| async move {
+                let body = environ.input_mut().read_to_bytes().await?;
+                let mut out = environ.path_info().to_vec();
+                out.push(b' ');
+                out.extend_from_slice(&body);
+                Ok(start.respond(http::StatusCode::OK, Default::default(), out)?)
+            },
+        )
+    }
+
+    #[test]
+    fn a_post_body_is_read_up_to_content_length_and_echoed_after_a_status_line() {
+        let env = vars(&[
+            ("REQUEST_METHOD", b"POST"),
+            ("SCRIPT_NAME", b"/cgi-bin/echo"),
+            ("PATH_INFO", b"/x"),
+            ("CONTENT_LENGTH", b"5"),
+        ]);
+        let mut out = Vec::new();
+        let stdin = io::Cursor::new(b"hello, and more that is not the body".to_vec());
+        serve(echo(), &Config::default(), &env, None, stdin, &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "Status: 200 OK\r\ncontent-length: 8\r\n\r\n/x hello"
+        );
+    }
+
+    #[test]
+    fn an_nph_script_writes_a_full_status_line() {
+        let env = vars(&[("REQUEST_METHOD", b"GET"), ("SCRIPT_NAME", b"/nph-echo")]);
+        let mut out = Vec::new();
+        serve(
+            echo(),
+            &Config::default(),
+            &env,
+            None,
+            io::empty(),
+            &mut out,
+        )
+        .unwrap();
+        assert!(out.starts_with(b"HTTP/1.1 200 OK\r\n"), "{out:?}");
+        assert!(is_nph(Some("/usr/lib/cgi-bin/nph-demo".as_ref()), None));
+        assert!(!is_nph(Some("demo".as_ref()), Some(b"/nph-dir/demo")));
+    }
+
+    #[test]
+    fn a_missing_request_method_is_answered_400_not_a_panic() {
+        let mut out = Vec::new();
+        serve(echo(), &Config::default(), &[], None, io::empty(), &mut out).unwrap();
+        assert!(out.starts_with(b"Status: 400 Bad Request\r\n"));
+    }
+}

@@ -1,0 +1,245 @@
+//! CGI meta-variables (a CGI process environment, FastCGI `PARAMS`, an SCGI or uwsgi header block)
+//! → [`Environ`], the same way for every gateway.
+//!
+//! # `SCRIPT_NAME` / `PATH_INFO`
+//!
+//! Web servers disagree on the split, and nginx's stock params files each get it differently wrong for
+//! an application mounted at a prefix: `fastcgi_params` sends `SCRIPT_NAME=$fastcgi_script_name` (the
+//! whole decoded path) and no `PATH_INFO`; `uwsgi_params` sends `PATH_INFO=$document_uri` and no
+//! `SCRIPT_NAME`; `scgi_params` sends neither (only `REQUEST_URI` and `DOCUMENT_URI`). So that an
+//! application sees the same split behind every gateway:
+//!
+//! 1. The full decoded path is `SCRIPT_NAME` + `PATH_INFO` when `PATH_INFO` is sent; else
+//!    `SCRIPT_NAME`, else `DOCUMENT_URI`; else the percent-decoded path of `REQUEST_URI`.
+//! 2. With a configured mount point ([`Config::script_name`], `--script-name`), the full path is
+//!    split there on a segment boundary ([`Environ::mount`]); a path outside the mount point is left
+//!    whole in `PATH_INFO`.
+//! 3. Without one, `SCRIPT_NAME` is `""` and `PATH_INFO` the full path — unless the web server sent
+//!    both `SCRIPT_NAME` and `PATH_INFO` (lighttpd, Apache), or the gateway is CGI (RFC 3875: the web
+//!    server names the script), in which case its split is kept.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::StatusCode;
+use rgi::{Environ, EnvironError, Input, ServerInfo};
+
+use crate::config::Config;
+
+/// Why a request is answered by the gateway itself instead of the application.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// The meta-variables do not make an environ (no `REQUEST_METHOD`, a bad port…): 400.
+    Params(EnvironError),
+    /// `CONTENT_LENGTH` is beyond the configured body limit: 413.
+    TooLarge(u64),
+}
+
+impl Refusal {
+    /// The status the client gets.
+    pub(crate) fn status(&self) -> StatusCode {
+        match self {
+            Refusal::Params(_) => StatusCode::BAD_REQUEST,
+            Refusal::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Params(e) => write!(f, "bad request variables: {e}"),
+            Refusal::TooLarge(n) => write!(f, "CONTENT_LENGTH {n} exceeds the body limit"),
+        }
+    }
+}
+
+/// How much the gateway trusts the web server's `SCRIPT_NAME`; see the module doc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Split {
+    /// A network gateway: keep the web server's split only when it sent both variables.
+    IfBoth,
+    /// CGI: `SCRIPT_NAME` names the script (RFC 3875 §4.1.13); keep it.
+    Keep,
+}
+
+/// Build the environ for one request from its meta-variables.
+///
+/// `make_input` receives `CONTENT_LENGTH` (when sent and a number) and returns the body source; the
+/// declared length and [`Limits::max_body`](crate::config::Limits::max_body) are applied here.
+pub(crate) fn build<'a>(
+    params: &[(&'a [u8], &'a [u8])],
+    server: Arc<ServerInfo>,
+    config: &Config,
+    split: Split,
+    make_input: impl FnOnce(Option<u64>) -> Input,
+) -> Result<Environ, Refusal> {
+    let mut environ = rgi::environ_from_cgi(params.iter().copied()).map_err(Refusal::Params)?;
+    environ.set_server_info(server);
+    fix_paths(&mut environ, params, config.script_name.as_deref(), split)
+        .map_err(Refusal::Params)?;
+    let length = environ.content_length();
+    if let (Some(len), Some(max)) = (length, config.limits.max_body) {
+        if len > max {
+            return Err(Refusal::TooLarge(len));
+        }
+    }
+    let mut input = make_input(length);
+    if let Some(len) = length {
+        input = input.with_content_length(len);
+    }
+    if let Some(max) = config.limits.max_body {
+        input = input.with_limit(max);
+    }
+    environ.set_input(input);
+    Ok(environ)
+}
+
+/// The last value of `name` in `params`.
+fn param<'a>(params: &[(&'a [u8], &'a [u8])], name: &str) -> Option<&'a [u8]> {
+    params
+        .iter()
+        .rev()
+        .find(|(k, _)| *k == name.as_bytes())
+        .map(|(_, v)| *v)
+}
+
+fn fix_paths(
+    environ: &mut Environ,
+    params: &[(&[u8], &[u8])],
+    mount: Option<&str>,
+    split: Split,
+) -> Result<(), EnvironError> {
+    let script_name = param(params, "SCRIPT_NAME");
+    let path_info = param(params, "PATH_INFO");
+    let keep = match split {
+        Split::Keep => true,
+        Split::IfBoth => script_name.is_some() && path_info.is_some(),
+    };
+    if keep && mount.is_none() {
+        return Ok(()); // environ_from_cgi applied the web server's split as sent.
+    }
+    let full: Bytes = match (script_name, path_info) {
+        (sn, Some(pi)) => [sn.unwrap_or_default(), pi].concat().into(),
+        (Some(sn), None) => Bytes::copy_from_slice(sn),
+        (None, None) => match (param(params, "DOCUMENT_URI"), param(params, "REQUEST_URI")) {
+            (Some(doc), _) => Bytes::copy_from_slice(doc),
+            (None, Some(uri)) => decoded_path(uri),
+            (None, None) => Bytes::new(),
+        },
+    };
+    environ.set_path(Bytes::new(), full)?;
+    if let Some(mount) = mount {
+        environ.mount(mount);
+    }
+    Ok(())
+}
+
+/// The percent-decoded path of a request target (`/a%20b?x` → `/a b`).
+fn decoded_path(uri: &[u8]) -> Bytes {
+    let path = uri.split(|&b| b == b'?').next().unwrap_or_default();
+    percent_encoding::percent_decode(path)
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn environ(params: &[(&str, &str)], mount: Option<&str>, split: Split) -> Environ {
+        let params: Vec<(&[u8], &[u8])> = params
+            .iter()
+            .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
+            .collect();
+        let config = Config {
+            script_name: mount.map(str::to_owned),
+            ..Config::default()
+        };
+        build(
+            &params,
+            Arc::new(ServerInfo::default()),
+            &config,
+            split,
+            |_| Input::empty(),
+        )
+        .unwrap()
+    }
+
+    fn split_of(e: &Environ) -> (String, String) {
+        (
+            String::from_utf8_lossy(e.script_name()).into_owned(),
+            String::from_utf8_lossy(e.path_info()).into_owned(),
+        )
+    }
+
+    const GET: (&str, &str) = ("REQUEST_METHOD", "GET");
+
+    #[test]
+    fn every_stock_nginx_params_file_gives_the_same_split_under_a_mount_point() {
+        let fastcgi = [
+            GET,
+            ("SCRIPT_NAME", "/app/a b"),
+            ("REQUEST_URI", "/app/a%20b"),
+        ];
+        let uwsgi = [
+            GET,
+            ("PATH_INFO", "/app/a b"),
+            ("REQUEST_URI", "/app/a%20b"),
+        ];
+        let scgi = [
+            GET,
+            ("DOCUMENT_URI", "/app/a b"),
+            ("REQUEST_URI", "/app/a%20b"),
+        ];
+        let bare = [GET, ("REQUEST_URI", "/app/a%20b?q=1")];
+        for params in [&fastcgi[..], &uwsgi, &scgi, &bare] {
+            let e = environ(params, Some("/app"), Split::IfBoth);
+            assert_eq!(split_of(&e), ("/app".into(), "/a b".into()), "{params:?}");
+        }
+    }
+
+    #[test]
+    fn without_a_mount_point_the_whole_path_is_path_info() {
+        let fastcgi = [GET, ("SCRIPT_NAME", "/x/y")];
+        let e = environ(&fastcgi, None, Split::IfBoth);
+        assert_eq!(split_of(&e), ("".into(), "/x/y".into()));
+    }
+
+    #[test]
+    fn a_split_sent_in_full_by_the_web_server_is_kept() {
+        let lighttpd = [GET, ("SCRIPT_NAME", "/app"), ("PATH_INFO", "/x")];
+        let e = environ(&lighttpd, None, Split::IfBoth);
+        assert_eq!(split_of(&e), ("/app".into(), "/x".into()));
+    }
+
+    #[test]
+    fn cgi_keeps_the_script_name_even_without_path_info() {
+        let apache = [GET, ("SCRIPT_NAME", "/cgi-bin/demo")];
+        let e = environ(&apache, None, Split::Keep);
+        assert_eq!(split_of(&e), ("/cgi-bin/demo".into(), "".into()));
+    }
+
+    #[test]
+    fn a_path_outside_the_mount_point_stays_whole() {
+        let e = environ(&[GET, ("PATH_INFO", "/apple")], Some("/app"), Split::IfBoth);
+        assert_eq!(split_of(&e), ("".into(), "/apple".into()));
+    }
+
+    #[test]
+    fn a_content_length_beyond_the_limit_is_refused() {
+        let params: [(&[u8], &[u8]); 2] = [
+            (b"REQUEST_METHOD", b"POST"),
+            (b"CONTENT_LENGTH", b"2000000000"),
+        ];
+        let refusal = build(
+            &params,
+            Arc::new(ServerInfo::default()),
+            &Config::default(),
+            Split::IfBoth,
+            |_| Input::empty(),
+        )
+        .unwrap_err();
+        assert_eq!(refusal.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+}
