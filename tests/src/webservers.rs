@@ -30,6 +30,9 @@ pub const SKIP_ENV: &str = "RGI_SKIP_WEBSERVERS";
 /// The Debian/Ubuntu packages these tests need (what the README test command installs).
 pub const APT_PACKAGES: &str = "nginx-light lighttpd curl";
 
+/// The only environment variable the web servers (and what they spawn) inherit.
+const CLEAN_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
+
 /// How long a web server may take to accept connections after it is spawned.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -397,6 +400,8 @@ impl Nginx {
             let _ = fs::remove_file(dir.join("nginx.pid"));
             let stderr = fs::File::create(dir.join("stderr.log")).expect("create stderr.log");
             let mut child = Command::new(&nginx)
+                .env_clear()
+                .env("PATH", CLEAN_PATH)
                 .arg("-p")
                 .arg(dir.path())
                 .arg("-e")
@@ -552,7 +557,10 @@ impl Lighttpd {
             let conf_path = dir.join("lighttpd.conf");
             fs::write(&conf_path, &conf).expect("write lighttpd.conf");
             let stderr = fs::File::create(dir.join("stderr.log")).expect("create stderr.log");
+            // A clean environment: lighttpd hands some of its own (LD_LIBRARY_PATH…) to CGI programs.
             let mut child = Command::new(&lighttpd)
+                .env_clear()
+                .env("PATH", CLEAN_PATH)
                 .arg("-D")
                 .arg("-f")
                 .arg(&conf_path)
