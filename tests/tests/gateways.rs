@@ -1141,7 +1141,6 @@ const LIGHTTPD: &[Allowed] = &[
 ];
 
 #[test]
-#[ignore = "waiting for the fastcgi server"]
 fn nginx_fastcgi_tcp() {
     if skip() {
         return;
@@ -1150,7 +1149,6 @@ fn nginx_fastcgi_tcp() {
 }
 
 #[test]
-#[ignore = "waiting for the fastcgi server"]
 fn nginx_fastcgi_keep_conn() {
     if skip() {
         return;
@@ -1159,7 +1157,6 @@ fn nginx_fastcgi_keep_conn() {
 }
 
 #[test]
-#[ignore = "waiting for the fastcgi server"]
 fn nginx_fastcgi_unix() {
     if skip() {
         return;
@@ -1174,7 +1171,6 @@ fn nginx_fastcgi_unix() {
 }
 
 #[test]
-#[ignore = "waiting for the scgi server"]
 fn nginx_scgi() {
     if skip() {
         return;
@@ -1183,7 +1179,6 @@ fn nginx_scgi() {
 }
 
 #[test]
-#[ignore = "waiting for the uwsgi server"]
 fn nginx_uwsgi() {
     if skip() {
         return;
@@ -1192,7 +1187,6 @@ fn nginx_uwsgi() {
 }
 
 #[test]
-#[ignore = "waiting for the CGI adapter"]
 fn lighttpd_mod_cgi() {
     if skip() {
         return;
@@ -1201,7 +1195,6 @@ fn lighttpd_mod_cgi() {
 }
 
 #[test]
-#[ignore = "waiting for FastCGI on fd 0"]
 fn lighttpd_mod_fastcgi_bin_path() {
     if skip() {
         return;
