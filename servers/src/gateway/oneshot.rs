@@ -61,10 +61,11 @@ impl<A: Application> OneShot<A> {
             Ok(Ok(Some(len))) => len,
             Ok(Ok(None)) | Err(_) => return, // closed or timed out before a whole header
             Ok(Err(e)) => {
+                let status = e.status();
                 self.server
                     .errors
-                    .log(format_args!("{}: bad request header: {e}", self.tag));
-                let refusal = response::plain(e.status());
+                    .log(format_args!("{e}; answered {}", status.as_u16()));
+                let refusal = response::plain(status);
                 let _ = response::send(&mut wr, self.head, refusal, false, false).await;
                 let _ = wr.0.shutdown().await;
                 return;
