@@ -57,10 +57,27 @@ pub fn require(program: &str) -> PathBuf {
     find_program(program).unwrap_or_else(|| {
         panic!(
             "`{program}` is not installed. These end-to-end tests run real nginx and lighttpd: \
-             run the README test command (it installs them: apt-get install -y {APT_PACKAGES}), \
-             or set {SKIP_ENV}=1 to skip these tests."
+             run ./test.sh, the README test command (it installs them: apt-get install -y \
+             {APT_PACKAGES}), or set {SKIP_ENV}=1 to skip these tests."
         )
     })
+}
+
+/// The stock nginx params file `name` (`fastcgi_params`, `scgi_params`, `uwsgi_params`), as the
+/// nginx package installs it in `/etc/nginx`.
+///
+/// # Panics
+///
+/// When it is missing, with a message saying how to install it.
+pub fn nginx_stock_params(name: &str) -> PathBuf {
+    let path = Path::new("/etc/nginx").join(name);
+    assert!(
+        path.is_file(),
+        "nginx's stock {} is missing (Debian package nginx-common): run ./test.sh, the README test \
+         command (it installs {APT_PACKAGES}), or set {SKIP_ENV}=1 to skip these tests.",
+        path.display()
+    );
+    path
 }
 
 fn find_program(program: &str) -> Option<PathBuf> {

@@ -301,6 +301,7 @@ fn rows() -> Vec<Row> {
             .expect("env HTTP_HOST", HOST),
         Row::new("HEAD /head", "HEAD", "/head")
             .kind(Kind::Head)
+            .expect("bytes after the head", "0")
             .expect("hdr content-type", "application/json"),
         Row::new("POST form", "POST", "/post")
             .payload(Payload::Bytes(form))
@@ -503,12 +504,13 @@ fn curl_facts(addr: &str, row: &Row, work: &Path) -> Outcome {
         Kind::Plain => {
             out.facts.insert("body".into(), body_fact(&body));
         }
-        Kind::Head | Kind::Stream => {}
+        Kind::Stream | Kind::Head => {}
     }
     out
 }
 
-/// `status` and the response headers an app controls (`content-type`, `set-cookie`, `location`).
+/// `status` and the response headers an app controls (`content-type`, `set-cookie`, `location`), and
+/// any `Status` header (a CGI response header that must not reach the client).
 fn header_facts(head: &str, facts: &mut BTreeMap<String, String>) {
     let mut lines = head.lines();
     let status = lines
@@ -520,7 +522,7 @@ fn header_facts(head: &str, facts: &mut BTreeMap<String, String>) {
     for line in lines {
         if let Some((name, value)) = line.split_once(':') {
             let name = name.trim().to_ascii_lowercase();
-            if ["content-type", "set-cookie", "location"].contains(&name.as_str()) {
+            if ["content-type", "set-cookie", "location", "status"].contains(&name.as_str()) {
                 selected
                     .entry(name)
                     .or_default()
@@ -563,8 +565,9 @@ fn demo_facts(body: &[u8], out: &mut Outcome) {
     );
 }
 
-/// The streamed row, on a raw socket: when do `chunk 0` and `chunk 2` arrive?
-fn stream_facts(addr: &str, row: &Row) -> Outcome {
+/// A row on a raw socket (`Connection: close`, read to EOF). HEAD: no byte may follow the response
+/// head. The streamed row: when do `chunk 0` and `chunk 2` arrive?
+fn raw_facts(addr: &str, row: &Row) -> Outcome {
     let mut out = Outcome::default();
     let mut stream = match TcpStream::connect(addr) {
         Ok(s) => s,
@@ -575,8 +578,8 @@ fn stream_facts(addr: &str, row: &Row) -> Outcome {
     };
     let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
     let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n",
-        row.target
+        "{} {} HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n",
+        row.method, row.target
     );
     let started = Instant::now();
     if let Err(e) = stream.write_all(request.as_bytes()) {
@@ -612,6 +615,14 @@ fn stream_facts(addr: &str, row: &Row) -> Outcome {
     let text = String::from_utf8_lossy(&got).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     header_facts(head, &mut out.facts);
+    if row.kind == Kind::Head {
+        let after = got.len() - head.len().min(got.len());
+        out.facts.insert(
+            "bytes after the head".into(),
+            after.saturating_sub(4).to_string(),
+        );
+        return out;
+    }
     let chunks: Vec<&str> = body
         .lines()
         .map(str::trim)
@@ -676,7 +687,7 @@ impl Gateway {
     fn run(&self, row: &Row, work: &Path) -> Outcome {
         let addr = self.addr(row);
         match row.kind {
-            Kind::Stream => stream_facts(&addr, row),
+            Kind::Head | Kind::Stream => raw_facts(&addr, row),
             _ => curl_facts(&addr, row, work),
         }
     }
@@ -770,17 +781,24 @@ fn nginx(
         "fastcgi" => (
             "fastcgi",
             format!(
-                "include /etc/nginx/fastcgi_params; fastcgi_pass UPSTREAM; fastcgi_keep_conn {};",
+                "include {}; fastcgi_pass UPSTREAM; fastcgi_keep_conn {};",
+                webservers::nginx_stock_params("fastcgi_params").display(),
                 if keep_conn { "on" } else { "off" }
             ),
         ),
         "scgi" => (
             "scgi",
-            "include /etc/nginx/scgi_params; scgi_pass UPSTREAM;".to_owned(),
+            format!(
+                "include {}; scgi_pass UPSTREAM;",
+                webservers::nginx_stock_params("scgi_params").display()
+            ),
         ),
         "uwsgi" => (
             "uwsgi",
-            "include /etc/nginx/uwsgi_params; uwsgi_pass UPSTREAM;".to_owned(),
+            format!(
+                "include {}; uwsgi_pass UPSTREAM;",
+                webservers::nginx_stock_params("uwsgi_params").display()
+            ),
         ),
         other => panic!("unknown protocol {other}"),
     };
