@@ -5,7 +5,8 @@
 //! `rgi.input`; one request per connection; the response is CGI-style (`Status:` line, headers, body),
 //! as nginx expects; headers larger than [`Limits::max_head_bytes`](crate::config::Limits) are
 //! refused; graceful stop; TCP and unix sockets. A malformed header (leading zero in the length, no
-//! `CONTENT_LENGTH` first, no `SCGI=1`, a duplicate name) is answered `400 Bad Request`, an
+//! `CONTENT_LENGTH` first, no `SCGI=1`, a duplicate name other than `HTTP_*`, which nginx sends for
+//! a repeated request header) is answered `400 Bad Request`, an
 //! oversized one `431`, then the connection is closed. Not supported: keeping connections open
 //! (SCGI has no such thing). `SCRIPT_NAME`/`PATH_INFO` are derived as the shared gateway code
 //! documents (nginx's `scgi_params` sends neither).
@@ -131,7 +132,10 @@ fn parse_pairs(block: &[u8]) -> Result<crate::Vars<'_>, Error> {
         if name.is_empty() {
             return Err(Error::BadPairs);
         }
-        if !seen.insert(name) {
+        // nginx sends a repeated request header as repeated `HTTP_*` names, which the protocol
+        // forbids; they are accepted (and joined like repeated headers). Any other name twice (a
+        // second CONTENT_LENGTH…) is refused.
+        if !seen.insert(name) && !name.starts_with(b"HTTP_") {
             return Err(Error::Duplicate(String::from_utf8_lossy(name).into_owned()));
         }
         vars.push((name, value));
@@ -244,6 +248,13 @@ mod tests {
             parse_header(&twice, 1024),
             Err(Error::Duplicate("SCGI".into()))
         );
+        let nginx_repeated_header = header(&[
+            ("CONTENT_LENGTH", "0"),
+            ("SCGI", "1"),
+            ("HTTP_X_MULTI", "a"),
+            ("HTTP_X_MULTI", "b"),
+        ]);
+        assert!(parse_header(&nginx_repeated_header, 1024).is_ok());
         assert_eq!(parse_header(b"3:a\0b,", 1024), Err(Error::BadPairs));
     }
 

@@ -204,8 +204,15 @@ async fn serve_allowing<A: Application>(
         move |stream, _peer, shutdown| {
             let shared = Arc::clone(&shared);
             async move {
-                if let Err(e) = conn::serve_conn(stream, Arc::clone(&shared), shutdown).await {
-                    shared.server.errors.log(e);
+                match conn::serve_conn(stream, Arc::clone(&shared), shutdown).await {
+                    // The web server dropped the connection: its way of aborting (§5.4).
+                    Err(Error::Io(e))
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+                        ) => {}
+                    Err(e) => shared.server.errors.log(e),
+                    Ok(()) => {}
                 }
             }
         },

@@ -21,6 +21,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
 use http::StatusCode;
 use rgi::{Environ, EnvironError, Input, ServerInfo};
 
@@ -76,6 +77,7 @@ pub(crate) fn build<'a>(
 ) -> Result<Environ, Refusal> {
     let mut environ = rgi::environ_from_cgi(params.iter().copied()).map_err(Refusal::Params)?;
     environ.set_server_info(server);
+    keep_repeated_headers(&mut environ, params);
     fix_paths(&mut environ, params, config.script_name.as_deref(), split)
         .map_err(Refusal::Params)?;
     let length = environ.content_length();
@@ -93,6 +95,44 @@ pub(crate) fn build<'a>(
     }
     environ.set_input(input);
     Ok(environ)
+}
+
+/// nginx sends a request header that appears several times as the same `HTTP_*` variable several
+/// times (FastCGI, uwsgi, SCGI); the environ keeps every value, in order, as the HTTP server does
+/// (so `HTTP_X` reads `a, b`, and `HTTP_COOKIE` `a=1; b=2`).
+fn keep_repeated_headers(environ: &mut Environ, params: &[(&[u8], &[u8])]) {
+    let mut names: Vec<&[u8]> = Vec::new();
+    for (i, (name, _)) in params.iter().enumerate() {
+        let repeated = params[..i].iter().any(|(earlier, _)| earlier == name);
+        if repeated && name.starts_with(b"HTTP_") && !names.contains(name) {
+            names.push(name);
+        }
+    }
+    for cgi_name in names {
+        let header: Vec<u8> = cgi_name[5..]
+            .iter()
+            .map(|&b| {
+                if b == b'_' {
+                    b'-'
+                } else {
+                    b.to_ascii_lowercase()
+                }
+            })
+            .collect();
+        let Ok(header) = HeaderName::from_bytes(&header) else {
+            continue;
+        };
+        let values: Vec<HeaderValue> = params
+            .iter()
+            .filter(|(k, _)| *k == cgi_name)
+            .filter_map(|(_, v)| HeaderValue::from_bytes(v).ok())
+            .collect();
+        let headers = environ.headers_mut();
+        headers.remove(&header);
+        for value in values {
+            headers.append(header.clone(), value);
+        }
+    }
 }
 
 /// The last value of `name` in `params`.
@@ -224,6 +264,24 @@ mod tests {
     fn a_path_outside_the_mount_point_stays_whole() {
         let e = environ(&[GET, ("PATH_INFO", "/apple")], Some("/app"), Split::IfBoth);
         assert_eq!(split_of(&e), ("".into(), "/apple".into()));
+    }
+
+    #[test]
+    fn a_header_nginx_sends_twice_keeps_both_values_like_http() {
+        let e = environ(
+            &[
+                GET,
+                ("HTTP_X_MULTI", "a"),
+                ("HTTP_COOKIE", "a=1"),
+                ("HTTP_X_MULTI", "b"),
+                ("HTTP_COOKIE", "b=2"),
+            ],
+            None,
+            Split::IfBoth,
+        );
+        assert_eq!(e.get("HTTP_X_MULTI").unwrap(), "a, b");
+        assert_eq!(e.get("HTTP_COOKIE").unwrap(), "a=1; b=2");
+        assert_eq!(e.headers().get_all("x-multi").iter().count(), 2);
     }
 
     #[test]
