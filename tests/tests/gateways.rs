@@ -160,6 +160,34 @@ const DUP_PARAMS: &str = "environ_from_cgi keeps only the last of repeated HTTP_
 const DUP_SCGI: &str =
     "SCGI answers 400 to the duplicate names nginx 1.22 sends for a repeated header";
 
+/// Rows the front server itself refuses, by design, before RGI sees them: (gateway, row, status,
+/// reason). When the gateway answers that status the cell shows `n/a`.
+const FRONT_SERVER_REFUSES: &[(&str, &str, &str, &str)] = &[
+    (
+        "lty-cgi",
+        "path /%FF (not UTF-8)",
+        "400",
+        "lighttpd 1.4 answers 400 itself to a path that decodes to invalid UTF-8",
+    ),
+    (
+        "lty-fcgi",
+        "path /%FF (not UTF-8)",
+        "400",
+        "lighttpd 1.4 answers 400 itself to a path that decodes to invalid UTF-8",
+    ),
+];
+
+fn front_server_refuses(gateway: &str, row: &str, got: &Outcome) -> Option<&'static str> {
+    FRONT_SERVER_REFUSES
+        .iter()
+        .find(|(g, r, status, _)| {
+            *g == gateway
+                && *r == row
+                && got.facts.get("status").map(String::as_str) == Some(*status)
+        })
+        .map(|(_, _, _, why)| *why)
+}
+
 fn known_bug(gateway: &str, row: &str) -> Option<&'static str> {
     KNOWN_BUGS
         .iter()
@@ -174,6 +202,8 @@ enum Cell {
     Fail,
     /// Fails because of a bug listed in [`KNOWN_BUGS`].
     Known,
+    /// Refused by the front server itself ([`FRONT_SERVER_REFUSES`]).
+    Refused,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -281,6 +311,46 @@ fn generated(n: usize) -> Vec<u8> {
     out
 }
 
+/// `/q?q=xxxx…`, 6000 bytes (FastCGI sends it with a 4-byte length).
+fn long_query() -> &'static str {
+    static Q: OnceLock<String> = OnceLock::new();
+    Q.get_or_init(|| format!("/q?q={}", "x".repeat(6000 - 5)))
+}
+
+/// `X-Long: yyyy…`, 3000 bytes of value.
+fn long_header() -> &'static str {
+    static H: OnceLock<String> = OnceLock::new();
+    H.get_or_init(|| format!("X-Long: {}", "y".repeat(3000)))
+}
+
+/// nginx (`merge_slashes on`, the default) and lighttpd route on a normalised path.
+const MERGED_SLASHES: &[Allowed] = &[
+    only(
+        "env PATH_INFO",
+        "//a//b",
+        "/a/b",
+        "the front server merges slashes before routing (nginx merge_slashes, lighttpd)",
+    ),
+    any(
+        "env REDIRECT_URI",
+        "lighttpd's extra: the normalised path when it differs from the raw one",
+    ),
+];
+
+/// nginx and lighttpd resolve dot segments before routing.
+const DOT_SEGMENTS: &[Allowed] = &[
+    only(
+        "env PATH_INFO",
+        "/a/./b/../c",
+        "/a/c",
+        "the front server resolves dot segments before routing (RFC 3986 §5.2.4)",
+    ),
+    any(
+        "env REDIRECT_URI",
+        "lighttpd's extra: the normalised path when it differs from the raw one",
+    ),
+];
+
 fn rows() -> Vec<Row> {
     let form: &[u8] = b"a=1&b=two";
     let put: &[u8] = b"\x00\x01binary\xff payload";
@@ -354,6 +424,26 @@ fn rows() -> Vec<Row> {
                 "body",
                 format!("1048576 bytes, sha256 {}", sha256_hex(&[b'x'; 1 << 20])),
             ),
+        Row::new("long query (6000 bytes)", "GET", long_query())
+            .expect("env QUERY_STRING", &long_query()[3..]),
+        Row::new("long header (3000 bytes)", "GET", "/long-header")
+            .header(long_header().as_bytes())
+            .expect("env HTTP_X_LONG", &long_header()["X-Long: ".len()..]),
+        Row::new("POST empty body", "POST", "/empty")
+            .header(b"Content-Length: 0")
+            .expect("env CONTENT_LENGTH", "0")
+            .expect("body_len", "0"),
+        Row::new("path //a//b", "GET", "//a//b").lenient(MERGED_SLASHES),
+        Row::new("path /a/./b/../c", "GET", "/a/./b/../c").lenient(DOT_SEGMENTS),
+        Row::new("path /%FF (not UTF-8)", "GET", "/%FF").expect("env PATH_INFO", "/\u{FFFD}"),
+        Row::new("Proxy header (httpoxy)", "GET", "/httpoxy")
+            .header(b"Proxy: http://evil.test:3128")
+            .expect("env HTTP_PROXY", ABSENT),
+        Row::new("Authorization header", "GET", "/auth")
+            .header(b"Authorization: Basic dXNlcjpwYXNz"),
+        Row::new("404 from the app", "GET", "/status/404")
+            .kind(Kind::Plain)
+            .expect("status", "404"),
         Row::new("Set-Cookie x2", "GET", "/cookies")
             .kind(Kind::Plain)
             .expect("hdr set-cookie", "a=1; Path=/ | b=2; Path=/; HttpOnly")
@@ -1009,11 +1099,18 @@ fn record(name: &'static str, passed: Vec<Cell>) {
                 Some(Cell::Pass) => "✓",
                 Some(Cell::Fail) => "✗",
                 Some(Cell::Known) => "✗*",
+                Some(Cell::Refused) => "n/a",
                 None => "–",
             };
             let _ = write!(table, " {mark} |");
         }
         table.push('\n');
+    }
+    if m.values().any(|(_, cells)| cells.contains(&Cell::Refused)) {
+        table.push_str(
+            "\nn/a = the front server itself refuses the request (FRONT_SERVER_REFUSES in \
+             tests/tests/gateways.rs)\n",
+        );
     }
     if m.values().any(|(_, cells)| cells.contains(&Cell::Known)) {
         table.push_str(
@@ -1062,6 +1159,14 @@ fn parity(gateway: Gateway) {
         }
         if !mismatches.is_empty() || row.kind == Kind::Stream {
             println!("{}: {}: {}", gateway.name, row.name, got.note);
+        }
+        if let Some(why) = front_server_refuses(gateway.name, row.name, &got) {
+            println!(
+                "{}: {}: refused by the front server: {why}",
+                gateway.name, row.name
+            );
+            cells.push(Cell::Refused);
+            continue;
         }
         let bug = known_bug(gateway.name, row.name);
         let cell = match (mismatches.is_empty(), bug) {
@@ -1139,12 +1244,21 @@ fn nginx_proxy_http() {
 }
 
 /// What nginx's stock fastcgi_params make differ.
-const NGINX_FASTCGI: &[Allowed] = &[only(
-    "env REMOTE_USER",
-    "<absent>",
-    "",
-    "the stock fastcgi_params send REMOTE_USER, empty without auth",
-)];
+const NGINX_FASTCGI: &[Allowed] = &[
+    only(
+        "env REMOTE_USER",
+        "<absent>",
+        "",
+        "the stock fastcgi_params send REMOTE_USER=$remote_user, empty without auth",
+    ),
+    only(
+        "env REMOTE_USER",
+        "<absent>",
+        "user",
+        "the stock fastcgi_params send REMOTE_USER=$remote_user, which nginx takes from any Basic \
+         Authorization header, unverified unless auth_basic is configured",
+    ),
+];
 
 /// What nginx's stock scgi_params make differ.
 const NGINX_SCGI: &[Allowed] = &[ZERO_LENGTH];
