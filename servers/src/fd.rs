@@ -31,3 +31,75 @@ pub(crate) fn adopt(fd: RawFd) -> io::Result<OwnedFd> {
     // by the `fd://N` contract no other code in this process owns it, so this is its sole owner.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
+
+/// Set or clear `FD_CLOEXEC` on `fd`: a cleared descriptor is inherited by the next `exec`, which is
+/// how the arbiter hands listeners and heartbeat sockets to the processes it re-executes.
+///
+/// # Errors
+///
+/// As `fcntl(2)`.
+pub(crate) fn set_inheritable(
+    fd: std::os::fd::BorrowedFd<'_>,
+    inheritable: bool,
+) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let raw = fd.as_raw_fd();
+    // SAFETY: `raw` comes from a live `BorrowedFd`, so it is open; F_GETFD/F_SETFD only read and
+    // change its close-on-exec flag.
+    let flags = unsafe { libc::fcntl(raw, libc::F_GETFD) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let flags = if inheritable {
+        flags & !libc::FD_CLOEXEC
+    } else {
+        flags | libc::FD_CLOEXEC
+    };
+    // SAFETY: as above.
+    if unsafe { libc::fcntl(raw, libc::F_SETFD, flags) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Send signal number `signal` to process `pid` (`kill(2)`).
+///
+/// # Errors
+///
+/// As `kill(2)`: `ESRCH` when the process is gone, `EPERM`, `EINVAL`; `InvalidInput` for pid 0 or a
+/// pid that does not fit (which would address a process group).
+pub(crate) fn send_signal(pid: u32, signal: i32) -> io::Result<()> {
+    let pid = libc::pid_t::try_from(pid)
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "kill: not a process id"))?;
+    // SAFETY: kill(2) takes plain integers; a positive pid addresses exactly one process.
+    if unsafe { libc::kill(pid, signal) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Raise the soft `RLIMIT_NOFILE` to the hard limit; returns the new `(soft, hard)` pair.
+///
+/// # Errors
+///
+/// As `getrlimit(2)`/`setrlimit(2)`.
+pub(crate) fn raise_nofile_limit() -> io::Result<(u64, u64)> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid, writable rlimit for getrlimit to fill.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        limit.rlim_cur = limit.rlim_max;
+        // SAFETY: `limit` is a valid rlimit; raising the soft limit up to the hard one is allowed.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok((limit.rlim_cur, limit.rlim_max))
+}

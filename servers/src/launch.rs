@@ -221,6 +221,11 @@ where
     T: Into<OsString> + Clone,
 {
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    // The process manager takes over when its options (-w, -k, -c…) are given; see `arbiter`.
+    let app = match crate::arbiter::take_over(app, &args, &crate::arbiter::Hooks::default()) {
+        Ok(code) => return code,
+        Err(app) => app,
+    };
     let cgi = std::env::var_os("GATEWAY_INTERFACE").is_some();
     if cgi && !asks_for_a_server(&args) {
         // The cheap path every CGI request takes: no option parsing at all.

@@ -23,6 +23,8 @@
 //! }
 //! ```
 
+pub mod accesslog;
+pub mod arbiter;
 pub mod bind;
 pub mod cgi;
 pub mod config;
@@ -32,7 +34,9 @@ mod gateway;
 pub mod http;
 pub mod launch;
 pub mod scgi;
+pub mod settings;
 pub mod uwsgi;
+pub mod worker;
 
 /// CGI meta-variables as (name, value) byte pairs, borrowed from a request's header block (FastCGI
 /// `PARAMS`, an SCGI netstring, a uwsgi vars block), in the order sent.

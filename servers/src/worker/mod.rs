@@ -1,0 +1,501 @@
+//! Worker kinds: how one arbiter worker process serves HTTP/1.1 on the listeners it inherited.
+//!
+//! - [`sync`]: `--threads` OS threads, each with its own current-thread tokio runtime, each accepting
+//!   and serving **one connection at a time** with keep-alive off (gunicorn's sync worker). Blocking
+//!   applications run right on the serving thread ([`rgi::Inline`]), so `--threads 8` serves 8 blocking
+//!   requests at once.
+//! - [`asynchronous`]: one multi-thread tokio runtime serving any number of keep-alive connections
+//!   (gunicorn's gevent worker); blocking applications run on its bounded blocking pool.
+//!
+//! Both answer through the same request path: client limits (414, 413), the application (panics
+//! become 500), the per-request deadline (504), `Connection: close` once the worker drains, an access
+//! log line per request, and the request count for `--max-requests`.
+//!
+//! Not supported: HTTP/2, TLS, upgrades; requests hyper itself refuses (malformed heads, 431) are not
+//! in the access log.
+
+pub mod asynchronous;
+pub mod sync;
+
+use std::any::Any;
+use std::io;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http_body::Frame;
+use hyper::body::Incoming;
+use rgi::convert::{self, ConnInfo, InputLimits};
+use rgi::{Application, Body, BodyKind, BoxError, ServerInfo};
+use tokio_util::sync::CancellationToken;
+
+use crate::accesslog::{AccessLog, AccessRecord};
+use crate::bind::{Listener, Peer, Stream};
+use crate::config::Config;
+
+/// State a worker process shares between its connections and its supervisor.
+#[derive(Debug)]
+pub struct Control {
+    draining: CancellationToken,
+    served: AtomicU64,
+    max_requests: u64,
+    retiring: AtomicBool,
+}
+
+impl Control {
+    /// A worker that recycles itself after `max_requests` requests (0 = never).
+    pub fn new(max_requests: u64) -> Self {
+        Control {
+            draining: CancellationToken::new(),
+            served: AtomicU64::new(0),
+            max_requests,
+            retiring: AtomicBool::new(false),
+        }
+    }
+
+    /// Begin draining: stop accepting, close connections after their current or next request.
+    pub fn drain(&self) {
+        self.draining.cancel();
+    }
+
+    /// Whether draining began.
+    pub fn is_draining(&self) -> bool {
+        self.draining.is_cancelled()
+    }
+
+    /// Resolves when draining begins.
+    pub fn drained(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.draining.cancelled()
+    }
+
+    /// Requests served so far.
+    pub fn served(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
+    }
+
+    /// Whether the worker reached `--max-requests` (it then drains and exits).
+    pub fn is_retiring(&self) -> bool {
+        self.retiring.load(Ordering::Relaxed)
+    }
+
+    fn count_request(&self) {
+        let n = self.served.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.max_requests > 0 && n >= self.max_requests {
+            self.retiring.store(true, Ordering::Relaxed);
+            self.drain();
+        }
+    }
+}
+
+/// Everything a connection needs to serve requests.
+pub struct Shared<A> {
+    /// The application.
+    pub app: Arc<A>,
+    /// Limits, mount point, graceful timeout.
+    pub config: Config,
+    /// `rgi.*` server facts (executor, errors).
+    pub server: Arc<ServerInfo>,
+    /// The access log, if any.
+    pub access_log: Option<Arc<AccessLog>>,
+    /// Per-request deadline for the application's future.
+    pub request_timeout: Option<Duration>,
+    /// Draining and request counting.
+    pub control: Arc<Control>,
+    /// Whether file bodies are read through tokio (async workers) or directly (sync workers).
+    pub tokio_files: bool,
+}
+
+impl<A> std::fmt::Debug for Shared<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("config", &self.config)
+            .field("request_timeout", &self.request_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// hyper's HTTP/1 settings from the client limits.
+fn connection_builder(config: &Config, keep_alive: bool) -> hyper::server::conn::http1::Builder {
+    let limits = &config.limits;
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .keep_alive(keep_alive)
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_head_bytes.max(8192).max(64 * 1024))
+        .max_header_size(limits.max_head_bytes.max(8192));
+    if limits.max_headers != 100 {
+        builder.max_headers(limits.max_headers);
+    }
+    builder
+}
+
+/// Accept whatever is queued on `listener` right now, without waiting, then drop it: a draining
+/// worker answers connections the kernel already completed instead of leaving them to be reset.
+fn drain_accept(listener: Listener) -> Vec<(Stream, Peer)> {
+    let mut out = Vec::new();
+    match listener {
+        Listener::Tcp(l) => {
+            let Ok(l) = l.into_std() else { return out };
+            let _ = l.set_nonblocking(true);
+            while let Ok((s, remote)) = l.accept() {
+                let local = s.local_addr().ok();
+                let _ = s.set_nonblocking(true);
+                let _ = s.set_nodelay(true);
+                if let Ok(s) = tokio::net::TcpStream::from_std(s) {
+                    out.push((
+                        Stream::Tcp(s),
+                        Peer {
+                            local,
+                            remote: Some(remote),
+                        },
+                    ));
+                }
+            }
+        }
+        Listener::Unix(l, _) => {
+            let Ok(l) = l.into_std() else { return out };
+            let _ = l.set_nonblocking(true);
+            while let Ok((s, _)) = l.accept() {
+                let _ = s.set_nonblocking(true);
+                if let Ok(s) = tokio::net::UnixStream::from_std(s) {
+                    out.push((Stream::Unix(s), Peer::default()));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn is_client_gone(e: &hyper::Error) -> bool {
+    e.is_incomplete_message() || e.is_canceled() || e.is_timeout() || {
+        let mut source = std::error::Error::source(e);
+        let mut gone = false;
+        while let Some(s) = source {
+            if let Some(io) = s.downcast_ref::<io::Error>() {
+                gone = matches!(
+                    io.kind(),
+                    io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+                );
+            }
+            source = s.source();
+        }
+        gone
+    }
+}
+
+/// Serve one connection until it ends. While the worker runs, the connection lives as long as the
+/// client keeps it; once it drains, an idle connection gets [`DRAIN_LINGER`](crate::arbiter::DRAIN_LINGER)
+/// to send one more request (answered with `Connection: close`), then hyper closes it after its
+/// current response.
+async fn serve_connection<A: Application>(
+    shared: Arc<Shared<A>>,
+    builder: &hyper::server::conn::http1::Builder,
+    stream: Stream,
+    peer: Peer,
+    busy: Option<Arc<AtomicU64>>,
+    epoch: Instant,
+) {
+    let service_shared = Arc::clone(&shared);
+    let service = hyper::service::service_fn(move |request| {
+        if let Some(busy) = &busy {
+            // Milliseconds since the worker's epoch, +1 so that 0 means idle.
+            busy.store(epoch.elapsed().as_millis() as u64 + 1, Ordering::Relaxed);
+        }
+        handle(Arc::clone(&service_shared), peer, request)
+    });
+    let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => Some(r),
+        () = shared.control.drained() => None,
+    };
+    let result = match result {
+        Some(r) => r,
+        None => {
+            let linger = tokio::time::sleep(crate::arbiter::DRAIN_LINGER);
+            tokio::select! {
+                r = conn.as_mut() => r,
+                () = linger => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            }
+        }
+    };
+    if let Err(e) = result {
+        if !is_client_gone(&e) {
+            shared
+                .server
+                .errors
+                .log(format_args!("rgi-worker: connection error: {e}"));
+        }
+    }
+}
+
+async fn handle<A: Application>(
+    shared: Arc<Shared<A>>,
+    peer: Peer,
+    request: Request<Incoming>,
+) -> Result<Response<LoggedBody>, std::convert::Infallible> {
+    let started = Instant::now();
+    let pending = shared.access_log.as_ref().map(|_| {
+        Box::new(Pending {
+            remote: peer.remote,
+            time: SystemTime::now(),
+            method: request.method().as_str().to_owned(),
+            target: request
+                .uri()
+                .path_and_query()
+                .map_or_else(|| request.uri().to_string(), |pq| pq.as_str().to_owned()),
+            protocol: convert::protocol_name(request.version()),
+            request_headers: request.headers().clone(),
+        })
+    });
+    let mut response = match refuse(&shared.config, &request) {
+        Some(refusal) => refusal,
+        None => {
+            let conn = ConnInfo {
+                local: peer.local,
+                remote: peer.remote,
+                scheme: rgi::Scheme::Http,
+            };
+            let limits = InputLimits {
+                max_body: shared.config.limits.max_body,
+            };
+            let mut environ = convert::environ_from_request(request, &conn, &shared.server, limits);
+            if let Some(mount) = &shared.config.script_name {
+                environ.mount(mount);
+            }
+            let call = AssertUnwindSafe(convert::call_app(&*shared.app, environ)).catch_unwind();
+            let outcome = match shared.request_timeout {
+                Some(deadline) => tokio::time::timeout(deadline, call).await.ok(),
+                None => Some(call.await),
+            };
+            match outcome {
+                Some(Ok(response)) => response,
+                Some(Err(panic)) => {
+                    shared.server.errors.log(format_args!(
+                        "rgi-worker: application panicked: {}",
+                        panic_message(&*panic)
+                    ));
+                    let error: BoxError = "application panicked".into();
+                    convert::error_response(&error)
+                }
+                None => {
+                    shared.server.errors.log(format_args!(
+                        "rgi-worker: request exceeded --request-timeout ({:?})",
+                        shared.request_timeout.unwrap_or_default()
+                    ));
+                    plain(StatusCode::GATEWAY_TIMEOUT)
+                }
+            }
+        }
+    };
+    shared.control.count_request();
+    if shared.control.is_draining() {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    let status = response.status().as_u16();
+    let record = pending.map(|p| (p, status, response.headers().clone()));
+    let tokio_files = shared.tokio_files;
+    Ok(response.map(|body| LoggedBody {
+        inner: if tokio_files { tokio_file(body) } else { body },
+        bytes: 0,
+        started,
+        record,
+        log: shared.access_log.clone(),
+    }))
+}
+
+/// Answer requests beyond the limits before the application sees them.
+fn refuse(config: &Config, request: &Request<Incoming>) -> Option<Response<Body>> {
+    let uri = request.uri();
+    let target_len = uri.path_and_query().map_or(0, |pq| pq.as_str().len())
+        + uri.authority().map_or(0, |a| a.as_str().len());
+    if target_len > config.limits.max_request_line {
+        return Some(plain(StatusCode::URI_TOO_LONG));
+    }
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let (Some(max), Some(len)) = (config.limits.max_body, declared) {
+        if len > max {
+            let mut response = plain(StatusCode::PAYLOAD_TOO_LARGE);
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return Some(response);
+        }
+    }
+    None
+}
+
+fn plain(status: StatusCode) -> Response<Body> {
+    let mut response = Response::new(Body::from(format!(
+        "{} {}\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    )));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(non-string panic payload)")
+}
+
+/// A file body read through tokio's file I/O instead of blocking reads on a reactor thread.
+fn tokio_file(body: Body) -> Body {
+    use std::io::{Seek, SeekFrom};
+    use tokio::io::AsyncReadExt;
+    match body.into_kind() {
+        BodyKind::File(file) => {
+            let (mut file, offset, len) = file.into_parts();
+            if let Err(e) = file.seek(SeekFrom::Start(offset)) {
+                return Body::from_stream(futures_util::stream::once(
+                    async move { Err::<Bytes, _>(e) },
+                ));
+            }
+            let reader = tokio::fs::File::from_std(file).take(len);
+            let stream = tokio_util::io::ReaderStream::with_capacity(reader, 64 * 1024);
+            Body::from_http_body(ExactLen {
+                inner: Body::from_stream(stream),
+                len,
+            })
+        }
+        other => Body::from(other),
+    }
+}
+
+struct ExactLen {
+    inner: Body,
+    len: u64,
+}
+
+impl http_body::Body for ExactLen {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
+            if let Some(data) = frame.data_ref() {
+                self.len = self.len.saturating_sub(data.len() as u64);
+            }
+        }
+        polled
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.len)
+    }
+}
+
+/// The request facts an access-log line needs, captured before the application consumes the request.
+struct Pending {
+    remote: Option<std::net::SocketAddr>,
+    time: SystemTime,
+    method: String,
+    target: String,
+    protocol: &'static str,
+    request_headers: HeaderMap,
+}
+
+/// The response body as hyper sees it: counts bytes, turns a panic in the application's stream into
+/// an aborted connection, and writes the access-log line when the body ends or is dropped.
+pub struct LoggedBody {
+    inner: Body,
+    bytes: u64,
+    started: Instant,
+    record: Option<(Box<Pending>, u16, HeaderMap)>,
+    log: Option<Arc<AccessLog>>,
+}
+
+impl std::fmt::Debug for LoggedBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoggedBody")
+            .field("bytes", &self.bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for LoggedBody {
+    fn drop(&mut self) {
+        if let (Some(log), Some((p, status, response_headers))) = (&self.log, self.record.take()) {
+            let p = *p;
+            log.log(&AccessRecord {
+                remote: p.remote,
+                time: p.time,
+                method: p.method,
+                target: p.target,
+                protocol: p.protocol,
+                status,
+                bytes: self.bytes,
+                duration: self.started.elapsed(),
+                request_headers: p.request_headers,
+                response_headers,
+            });
+        }
+    }
+}
+
+impl http_body::Body for LoggedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        let inner = &mut this.inner;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(inner).poll_frame(cx))) {
+            Ok(polled) => {
+                if let Poll::Ready(Some(Ok(frame))) = &polled {
+                    if let Some(data) = frame.data_ref() {
+                        this.bytes += data.len() as u64;
+                    }
+                }
+                polled
+            }
+            Err(panic) => {
+                let message = format!(
+                    "rgi-worker: response body panicked: {}",
+                    panic_message(&*panic)
+                );
+                this.inner = Body::empty();
+                Poll::Ready(Some(Err(message.into())))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
