@@ -138,27 +138,9 @@ const ZERO_LENGTH: Allowed = only(
 /// still run and show as `✗*` in the matrix, but do not fail the test; when one passes, the test
 /// says so, and the entry should be removed.
 const KNOWN_BUGS: &[(&str, &str, &str)] = &[
-    ("ngx-fcgi", "repeated header X-Multi", DUP_PARAMS),
-    ("ngx-fcgi", "two Cookie headers", DUP_PARAMS),
-    ("ngx-fcgi-ka", "repeated header X-Multi", DUP_PARAMS),
-    ("ngx-fcgi-ka", "two Cookie headers", DUP_PARAMS),
-    ("ngx-fcgi-unix", "repeated header X-Multi", DUP_PARAMS),
-    ("ngx-fcgi-unix", "two Cookie headers", DUP_PARAMS),
-    ("ngx-uwsgi", "repeated header X-Multi", DUP_PARAMS),
-    ("ngx-uwsgi", "two Cookie headers", DUP_PARAMS),
-    ("ngx-scgi", "repeated header X-Multi", DUP_SCGI),
-    ("ngx-scgi", "two Cookie headers", DUP_SCGI),
+    // Fixed in 0732bc2: repeated request headers over FastCGI/uwsgi kept only the last value, and
+    // SCGI answered 400 to the duplicate names nginx 1.22 sends.
 ];
-
-/// nginx 1.22 sends a repeated request header as one variable per header line (`HTTP_X_MULTI`
-/// twice); `rgi::environ_from_cgi` keeps only the last instead of joining them (", "; "; " for
-/// Cookie) as direct HTTP does.
-const DUP_PARAMS: &str = "environ_from_cgi keeps only the last of repeated HTTP_* variables";
-
-/// nginx 1.22's SCGI module sends a repeated header as duplicate names, which the SCGI spec forbids;
-/// RGI answers 400 instead of joining them.
-const DUP_SCGI: &str =
-    "SCGI answers 400 to the duplicate names nginx 1.22 sends for a repeated header";
 
 /// Rows the front server itself refuses, by design, before RGI sees them: (gateway, row, status,
 /// reason). When the gateway answers that status the cell shows `n/a`.
