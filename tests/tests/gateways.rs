@@ -729,6 +729,9 @@ struct Gateway {
     front: Front,
     /// The RGI servers behind the front server (none when the front server spawns them).
     _upstreams: Vec<Server>,
+    /// `Some((port, kept))`: after the rows, the RGI server on this TCP port must (`kept`) or must
+    /// not still hold an idle connection from the front server (FastCGI `FCGI_KEEP_CONN`).
+    keepalive: Option<(u16, bool)>,
     /// Fact keys that legitimately differ on this gateway, with the reason.
     different: &'static [Allowed],
 }
@@ -789,6 +792,61 @@ impl Gateway {
     }
 }
 
+fn port_of(addr: &str) -> u16 {
+    addr.rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("a port")
+}
+
+/// Established IPv4 TCP connections whose local port is `port`, from `/proc/net/tcp`.
+fn established_on(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local_port = fields
+                .get(1)
+                .and_then(|a| a.rsplit(':').next())
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            local_port == Some(port) && fields.get(3) == Some(&"01")
+        })
+        .count()
+}
+
+/// With `fastcgi_keep_conn on` and upstream `keepalive`, nginx keeps idle connections to RGI open
+/// (and RGI must not close them); with it off, RGI closes each connection after its request.
+fn check_keepalive(gateway: &Gateway) {
+    let Some((port, kept)) = gateway.keepalive else {
+        return;
+    };
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut open = established_on(port);
+    while (open > 0) != kept && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        open = established_on(port);
+    }
+    println!(
+        "{}: {open} idle connection(s) from nginx to RGI on port {port} after the rows",
+        gateway.name
+    );
+    if kept {
+        assert!(
+            open > 0,
+            "{}: no connection from nginx kept open: FCGI_KEEP_CONN not honoured",
+            gateway.name
+        );
+    } else {
+        assert_eq!(
+            open, 0,
+            "{}: connections left open without FCGI_KEEP_CONN",
+            gateway.name
+        );
+    }
+}
+
 /// `--bind` for an upstream: TCP on a free port, or a unix socket in `dir`.
 fn upstream(protocol: &str, unix: Option<&Path>, script_name: Option<&str>) -> (Server, String) {
     let bind = match unix {
@@ -815,6 +873,7 @@ fn direct() -> Gateway {
             mount: Server::start(APP, &["--script-name", "/app"]),
         },
         _upstreams: Vec::new(),
+        keepalive: None,
         different: &[],
     }
 }
@@ -885,6 +944,7 @@ fn nginx(
     Gateway {
         name,
         front: Front::Nginx(front),
+        keepalive: (protocol == "fastcgi" && !unix).then(|| (port_of(root.addr()), keep_conn)),
         _upstreams: vec![root, mount],
         different,
     }
@@ -906,6 +966,7 @@ fn lighttpd_cgi(name: &'static str, different: &'static [Allowed]) -> Gateway {
         name,
         front: Front::Lighttpd(Lighttpd::start(dir, &conf)),
         _upstreams: Vec::new(),
+        keepalive: None,
         different,
     }
 }
@@ -937,6 +998,7 @@ fn lighttpd_fastcgi(name: &'static str, different: &'static [Allowed]) -> Gatewa
         name,
         front: Front::Lighttpd(Lighttpd::start(dir, &conf)),
         _upstreams: Vec::new(),
+        keepalive: None,
         different,
     }
 }
@@ -1171,6 +1233,7 @@ fn parity(gateway: Gateway) {
         }
     }
     record(gateway.name, cells);
+    check_keepalive(&gateway);
     if !allowed.is_empty() {
         println!("{}", format_allowed(gateway.name, &allowed));
     }
