@@ -678,3 +678,41 @@ pub fn lighttpd_quote(s: impl AsRef<OsStr>) -> String {
     let s = s.as_ref().to_string_lossy();
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[should_panic(expected = "run ./test.sh, the README test command")]
+    fn a_missing_server_fails_with_the_install_hint() {
+        require("rgi-no-such-web-server");
+    }
+
+    #[test]
+    fn temp_dirs_are_unique_world_readable_and_removed() {
+        let a = TempDir::new("unit");
+        let b = TempDir::new("unit");
+        assert_ne!(a.path(), b.path());
+        let mode = fs::metadata(a.path()).expect("stat").permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o755);
+        assert_eq!(
+            fs::metadata(a.subdir("w", 0o1777))
+                .expect("stat")
+                .permissions()
+                .mode()
+                & 0o7777,
+            0o1777
+        );
+        let path = a.path().to_path_buf();
+        drop(a);
+        assert!(std::env::var_os("RGI_KEEP_TEMP").is_some() || !path.exists());
+    }
+
+    #[test]
+    fn free_ports_are_below_the_ephemeral_range_and_bindable() {
+        let port = free_port();
+        assert!((20000..32000).contains(&port));
+        TcpListener::bind(("127.0.0.1", port)).expect("bind the free port");
+    }
+}
