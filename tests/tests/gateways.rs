@@ -17,8 +17,18 @@
 //! nginx uses the **stock** `fastcgi_params`, `scgi_params` and `uwsgi_params`; each gateway also
 //! mounts a second copy of the app at `/app` (started with `--script-name /app`).
 //!
+//! Each answer is reduced to *facts* — `status`, the app-controlled response headers (`hdr …`), the
+//! body or, for the `demo` JSON, every environ key (`env …`) plus `body_len`/`body_sha256` — and every
+//! fact must equal direct HTTP's, except those listed as [`Allowed`] differences (globally in
+//! `ALWAYS_DIFFERENT`, per gateway, or per row), each with its reason; rows also carry absolute
+//! expectations. Rows a front server refuses by itself show as `n/a` (`FRONT_SERVER_REFUSES`);
+//! rows failing on a reported bug show as `✗*` without failing the test (`KNOWN_BUGS`, empty now).
+//!
 //! One `#[test]` per gateway (each starts its servers once and loops over the rows). Run with
-//! `cargo test -p rgi-tests --test gateways -- --nocapture` to see the matrix.
+//! `cargo test -p rgi-tests --test gateways -- --nocapture` to see the matrix (also written to
+//! `target/rgi-parity-matrix.md`) and each gateway's allowed differences. `RGI_PRINT_FACTS=1` prints
+//! every fact, `RGI_PRINT_LOGS=1` the front server's log on a mismatch, `RGI_KEEP_TEMP=1` keeps the
+//! configs and logs, `RGI_SKIP_WEBSERVERS=1` skips the nginx/lighttpd columns.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
