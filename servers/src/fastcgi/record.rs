@@ -1,5 +1,9 @@
 //! FastCGI 1.0 records and name-value pairs, encoded and decoded on byte slices (no I/O).
 //!
+//! Supported: every record type of the specification, both name-value length forms (1 and 4 bytes),
+//! padding (skipped on read, 8-byte alignment on write), streams cut into records of at most 65535
+//! bytes. Not supported: versions other than `FCGI_VERSION_1` (an error).
+//!
 //! Names follow the specification (<https://fastcgi-archives.github.io/FastCGI_Specification.html>,
 //! §8 "Types and constants").
 

@@ -96,6 +96,11 @@ fn app(dropped: Arc<AtomicBool>) -> Arc<impl rgi::Application> {
                         }
                         format!("{len} {:x}", hasher.finalize()).into_bytes()
                     }
+                    "/lazy" => {
+                        // Reads nothing for 500 ms, then counts the body.
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        environ.input_mut().drain().await?.to_string().into_bytes()
+                    }
                     "/error" => return Err("deliberate failure".into()),
                     "/panic" => panic!("deliberate panic"),
                     "/filter" => {
@@ -488,6 +493,48 @@ async fn a_ten_mebibyte_body_streams_through_to_the_app_intact() {
     let text = String::from_utf8(stdout).unwrap();
     let expected = format!("{} {:x}", body.len(), Sha256::digest(&body));
     assert!(text.ends_with(&expected), "{text}");
+}
+
+#[tokio::test]
+async fn stdin_is_not_buffered_whole_an_upload_waits_for_the_app_to_read() {
+    let server = start(Config::default(), None).await;
+    let (conn, mut buf) = connect(server.addr).await;
+    let body = vec![7u8; 64 << 20]; // far more than the socket buffers and the request's queue hold
+    let wire = request(1, CLOSE, "POST", "/lazy", &body);
+    let (mut rd, mut wr) = conn.into_split();
+    let started = std::time::Instant::now();
+    let writer = tokio::spawn(async move {
+        wr.write_all(&wire).await.unwrap();
+        (started.elapsed(), wr)
+    });
+    let mut stdout = Vec::new();
+    loop {
+        if let Some(head) = buf.first_chunk::<8>() {
+            let h = Header::decode(head).unwrap();
+            if buf.len() >= 8 + h.body_len() {
+                let rec = buf.split_to(8 + h.body_len());
+                match h.kind {
+                    FCGI_STDOUT => {
+                        stdout.extend_from_slice(&rec[8..8 + usize::from(h.content_length)])
+                    }
+                    FCGI_END_REQUEST => break,
+                    _ => {}
+                }
+                continue;
+            }
+        }
+        let n = tokio::time::timeout(Duration::from_secs(30), rd.read_buf(&mut buf))
+            .await
+            .expect("response within 30 s")
+            .unwrap();
+        assert!(n > 0, "closed before END_REQUEST");
+    }
+    let (sent_after, _wr) = writer.await.unwrap();
+    assert!(
+        sent_after >= Duration::from_millis(400),
+        "the whole upload was accepted after {sent_after:?}, before the app read any of it"
+    );
+    assert!(String::from_utf8_lossy(&stdout).ends_with(&body.len().to_string()));
 }
 
 #[tokio::test]
