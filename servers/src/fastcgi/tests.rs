@@ -138,6 +138,8 @@ struct Server {
     shutdown: CancellationToken,
     done: tokio::task::JoinHandle<std::io::Result<()>>,
     dropped: Arc<AtomicBool>,
+    /// What the server logged to its own `rgi.errors` (connection errors).
+    log: rgi::Captured,
 }
 
 async fn start(config: Config, allowed: Option<Vec<std::net::IpAddr>>) -> Server {
@@ -152,7 +154,11 @@ async fn start(config: Config, allowed: Option<Vec<std::net::IpAddr>>) -> Server
     };
     let shutdown = CancellationToken::new();
     let dropped = Arc::new(AtomicBool::new(false));
-    let server = Arc::new(ServerInfo::default());
+    let (errors, log) = rgi::Errors::capture();
+    let server = Arc::new(ServerInfo {
+        errors,
+        ..ServerInfo::default()
+    });
     let done = tokio::spawn(serve_allowing(
         vec![listener],
         app(Arc::clone(&dropped)),
@@ -166,6 +172,7 @@ async fn start(config: Config, allowed: Option<Vec<std::net::IpAddr>>) -> Server
         shutdown,
         done,
         dropped,
+        log,
     }
 }
 
@@ -406,6 +413,10 @@ async fn a_bad_version_closes_the_connection_and_the_server_serves_the_next() {
     wire[0] = 2; // version 2
     conn.write_all(&wire).await.unwrap();
     assert_closed(&mut conn, &mut buf).await;
+    assert_eq!(
+        server.log.lines(),
+        ["fastcgi: record version 2 is not supported"]
+    );
     let (mut conn, mut buf) = connect(server.addr).await;
     conn.write_all(&request(1, CLOSE, "GET", "/fast", b""))
         .await
@@ -431,6 +442,13 @@ async fn params_beyond_the_limit_or_truncated_pairs_close_the_connection() {
     encode_record(&mut wire, FCGI_PARAMS, 1, b"");
     conn.write_all(&wire).await.unwrap();
     assert_closed(&mut conn, &mut buf).await;
+    assert_eq!(
+        server.log.lines(),
+        [
+            "fastcgi: PARAMS exceed the limit of 1024 bytes",
+            "fastcgi: truncated name-value pair"
+        ]
+    );
 
     let (mut conn, mut buf) = connect(server.addr).await;
     conn.write_all(&request(1, CLOSE, "GET", "/fast", b""))
