@@ -28,7 +28,7 @@
 //! | `-c`, `--config` | `RGI_CONFIG` | — | none | a TOML file with the keys of this table |
 //! | `--check-config` | — | — | — | print the effective configuration and exit (0 valid, 2 invalid) |
 //!
-//! The launcher's own options ([`Options`](crate::launch::Options)) can be set in the file too:
+//! The launcher's own options ([`Options`]) can be set in the file too:
 //! `bind` (a string or a list), `backlog`, `reuse_port`, `script_name`, `limit_request_line`,
 //! `limit_request_fields`, `limit_request_head`, `limit_request_body`, `header_timeout`,
 //! `blocking_threads`, `blocking_queue`.

@@ -556,6 +556,7 @@ fn four_workers_write_exactly_one_whole_line_per_request_and_usr1_follows_logrot
     let _serial = serial();
     let dir = temp_dir("accesslog");
     let log = dir.join("access.log");
+    let errors = dir.join("error.log");
     let format = r#"%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(p)s"#;
     let server = Server::start(
         "testapp",
@@ -568,6 +569,8 @@ fn four_workers_write_exactly_one_whole_line_per_request_and_usr1_follows_logrot
             log.to_str().unwrap(),
             "--access-logformat",
             format,
+            "--error-logfile",
+            errors.to_str().unwrap(),
         ],
     );
     let addr = server.addr().to_owned();
@@ -639,6 +642,20 @@ fn four_workers_write_exactly_one_whole_line_per_request_and_usr1_follows_logrot
     assert_eq!(old.len(), 4 * N, "nothing more went to the rotated file");
     assert_eq!(new.len(), 4 * N, "every new line is in the new file");
     assert!(new.iter().all(|l| well_formed(l).is_some()));
+    // The error log was rotated too: the master and the workers write to the new file.
+    let rotated_errors = dir.join("error.log.1");
+    std::fs::rename(&errors, &rotated_errors).unwrap();
+    server.signal("USR1");
+    assert!(wait_until(Duration::from_secs(5), || errors.exists()));
+    server.signal("TTIN");
+    let fresh = wait_until(Duration::from_secs(10), || {
+        let text = std::fs::read_to_string(&errors).unwrap_or_default();
+        text.contains("SIGTTIN: 5 workers") && text.contains("ready (generation 0)")
+    });
+    assert!(fresh, "{:?}", std::fs::read_to_string(&errors));
+    let old_errors = std::fs::read_to_string(&rotated_errors).unwrap();
+    assert!(old_errors.contains("[INFO] master "), "{old_errors}");
+    assert!(!old_errors.contains("SIGTTIN"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -743,4 +760,129 @@ fn sync_worker_with_eight_threads_serves_about_eighty_blocking_requests_per_seco
         sync_blocking <= 90.0,
         "8 threads cannot exceed 80 req/s: {sync_blocking:.1}"
     );
+}
+
+#[test]
+fn a_worker_that_cannot_boot_stops_the_master_instead_of_spinning() {
+    let _serial = serial();
+    let started = Instant::now();
+    let mut server = Server::start(
+        "hello",
+        &[
+            "-w",
+            "2",
+            "--access-logfile",
+            "/nonexistent-rgi-dir/access.log",
+        ],
+    );
+    let status = server.wait_exit(Duration::from_secs(15));
+    println!(
+        "worker boot error: master exited with {status:?} after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(i32::from(rgi_servers::arbiter::EXIT_CRASH_LOOP))
+    );
+}
+
+#[test]
+fn check_config_prints_the_effective_configuration_with_its_precedence() {
+    let dir = temp_dir("check");
+    let file = dir.join("rgi.toml");
+    std::fs::write(
+        &file,
+        "workers = 3\nworker_class = \"sync\"\nthreads = 4\ntimeout = 9\nbind = [\"127.0.0.1:9001\"]\n",
+    )
+    .unwrap();
+    let output = Command::new(rgi_tests::binary("hello"))
+        .args(["-c", file.to_str().unwrap(), "--check-config", "-w", "5"])
+        .env("RGI_TIMEOUT", "7")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        text.contains("workers = 5\n"),
+        "command line beats the file: {text}"
+    );
+    assert!(
+        text.contains("timeout = 7\n"),
+        "environment beats the file: {text}"
+    );
+    assert!(text.contains("worker_class = \"sync\"\n"), "{text}");
+    assert!(text.contains("threads = 4\n"), "{text}");
+    assert!(text.contains("bind = [\"127.0.0.1:9001\"]\n"), "{text}");
+    std::fs::write(&file, "workers = \"many\"\n").unwrap();
+    let output = Command::new(rgi_tests::binary("hello"))
+        .args(["-c", file.to_str().unwrap(), "--check-config"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn ttin_and_ttou_resize_a_pool_on_a_unix_socket() {
+    let _serial = serial();
+    let dir = temp_dir("unix");
+    let socket = dir.join("app.sock");
+    let bind = format!("unix:{}", socket.display());
+    let mut server = Server::start("hello", &["-w", "2", "-b", &bind]);
+    let master = server.pid();
+    assert!(wait_until(Duration::from_secs(10), || children_of(master)
+        .len()
+        == 2));
+    server.signal("TTIN");
+    assert!(wait_until(Duration::from_secs(10), || children_of(master)
+        .len()
+        == 3));
+    server.signal("TTOU");
+    server.signal("TTOU");
+    assert!(wait_until(Duration::from_secs(10), || children_of(master)
+        .len()
+        == 1));
+    let out = rgi_tests::curl(&["--unix-socket", socket.to_str().unwrap(), "http://x/"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("Hello World!"),
+        "{out:?}"
+    );
+    let status = server.stop_within(Duration::from_secs(10));
+    assert!(matches!(status, Some(s) if s.success()), "{status:?}");
+    assert!(
+        !socket.exists(),
+        "the master removes the socket file it created"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn systemd_socket_activation_hands_the_master_its_listener() {
+    let _serial = serial();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    // The listener arrives as standard input; the shell moves it to descriptor 3 and names its own
+    // pid, which `exec` keeps, in LISTEN_PID.
+    let fd: std::os::fd::OwnedFd = listener.into();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("exec 3<&0 0</dev/null; LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" -w 2 -k sync")
+        .arg(rgi_tests::binary("hello"))
+        .stdin(std::process::Stdio::from(fd))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let master = child.id();
+    let mut reaper = Reaper(vec![master]);
+    let served = wait_until(Duration::from_secs(10), || {
+        get(&addr, "/").is_ok_and(|r| r.status == 200)
+    });
+    assert!(served, "served on the socket systemd passed");
+    assert_eq!(children_of(master).len(), 2);
+    kill(master, "TERM");
+    assert!(wait_until(Duration::from_secs(10), || matches!(
+        child.try_wait(),
+        Ok(Some(_))
+    )));
+    reaper.0.clear();
 }

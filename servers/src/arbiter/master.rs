@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
-use super::{spawn, Action, Arbiter, Event, ExitKind, Policy, Signal, WorkerId, UPGRADE_ENV};
+use super::{say, spawn, Action, Arbiter, Event, ExitKind, Policy, Signal, WorkerId, UPGRADE_ENV};
 use crate::accesslog::{ErrorLog, LogFile};
 use crate::bind::{Bind, StdListener};
 use crate::settings::{LogLevel, Raw, Settings};
@@ -43,24 +43,61 @@ struct Master {
     predecessor: Option<u32>,
 }
 
-fn bind_all(settings: &Settings) -> Result<(Vec<StdListener>, Option<u32>), String> {
+/// Where the listeners came from.
+enum Origin {
+    /// Bound here from `--bind`.
+    Bound,
+    /// Handed over by the previous master (USR2); its pid.
+    Upgrade(Option<u32>),
+    /// systemd socket activation (`LISTEN_FDS`, `LISTEN_PID`).
+    Systemd,
+}
+
+fn adopt_all(
+    fds: impl Iterator<Item = i32>,
+    settings: &Settings,
+    what: &str,
+) -> Result<Vec<StdListener>, String> {
+    fds.map(|fd| {
+        Bind::Fd(fd)
+            .listen(settings.bind_options)
+            .map_err(|e| format!("{what} fd://{fd}: {e}"))
+    })
+    .collect()
+}
+
+/// The listeners: inherited from a previous master (USR2), from systemd (`LISTEN_FDS` descriptors
+/// from 3 on, when `LISTEN_PID` is this process; `--bind` is then ignored), or bound from `--bind`.
+fn bind_all(settings: &Settings) -> Result<(Vec<StdListener>, Origin), String> {
     if let Some(fds) = std::env::var_os(UPGRADE_ENV) {
         let predecessor = std::env::var("RGI_MASTER_PID")
             .ok()
             .and_then(|p| p.parse().ok());
-        let listeners = fds
-            .to_string_lossy()
+        let fds = fds.to_string_lossy().into_owned();
+        let numbers = fds
             .split(',')
             .map(|fd| {
-                let fd: i32 = fd
-                    .parse()
-                    .map_err(|_| format!("bad {UPGRADE_ENV} {fd:?}"))?;
-                Bind::Fd(fd)
-                    .listen(settings.bind_options)
-                    .map_err(|e| format!("inherited fd://{fd}: {e}"))
+                fd.parse::<i32>()
+                    .map_err(|_| format!("bad {UPGRADE_ENV} {fds:?}"))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        return Ok((listeners, predecessor));
+        let listeners = adopt_all(numbers.into_iter(), settings, "inherited")?;
+        return Ok((listeners, Origin::Upgrade(predecessor)));
+    }
+    let for_us = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        == Some(std::process::id());
+    if let (true, Some(count)) = (
+        for_us,
+        std::env::var("LISTEN_FDS")
+            .ok()
+            .and_then(|n| n.parse::<i32>().ok()),
+    ) {
+        if count > 0 {
+            let listeners = adopt_all(3..3 + count, settings, "systemd LISTEN_FDS")?;
+            return Ok((listeners, Origin::Systemd));
+        }
     }
     let listeners = settings
         .binds
@@ -70,7 +107,7 @@ fn bind_all(settings: &Settings) -> Result<(Vec<StdListener>, Option<u32>), Stri
                 .map_err(|e| format!("cannot listen on {bind}: {e}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok((listeners, None))
+    Ok((listeners, Origin::Bound))
 }
 
 fn write_pidfile(path: &Path) -> io::Result<()> {
@@ -90,7 +127,7 @@ pub(super) fn run(raw: Raw, settings: Settings, args: Vec<OsString>) -> ExitCode
     let log = match LogFile::open(settings.error_log.clone()) {
         Ok(f) => Arc::new(ErrorLog::new(f, settings.log_level)),
         Err(e) => {
-            eprintln!("rgi: error log {}: {e}", settings.error_log);
+            say(format_args!("rgi: error log {}: {e}", settings.error_log));
             return ExitCode::from(2);
         }
     };
@@ -105,11 +142,11 @@ pub(super) fn run(raw: Raw, settings: Settings, args: Vec<OsString>) -> ExitCode
             return ExitCode::from(1);
         }
     };
-    let (listeners, predecessor) = match bind_all(&settings) {
+    let (listeners, origin) = match bind_all(&settings) {
         Ok(l) => l,
         Err(e) => {
             log.log(LogLevel::Critical, &e);
-            eprintln!("rgi: {e}");
+            say(format_args!("rgi: {e}"));
             return ExitCode::from(2);
         }
     };
@@ -125,7 +162,12 @@ pub(super) fn run(raw: Raw, settings: Settings, args: Vec<OsString>) -> ExitCode
         }
         let _ = out.flush();
     }
-    let unix_paths = if predecessor.is_some() {
+    let predecessor = match origin {
+        Origin::Upgrade(pid) => pid,
+        _ => None,
+    };
+    let upgraded = matches!(origin, Origin::Upgrade(_));
+    let unix_paths = if !matches!(origin, Origin::Bound) {
         Vec::new()
     } else {
         settings
@@ -138,7 +180,7 @@ pub(super) fn run(raw: Raw, settings: Settings, args: Vec<OsString>) -> ExitCode
             .collect()
     };
     let pidfile = settings.pidfile.as_ref().map(|p| {
-        if predecessor.is_some() {
+        if upgraded {
             upgrade_pidfile(p)
         } else {
             p.clone()
@@ -160,11 +202,7 @@ pub(super) fn run(raw: Raw, settings: Settings, args: Vec<OsString>) -> ExitCode
             std::process::id(),
             settings.workers,
             settings.worker_class.as_str(),
-            if predecessor.is_some() {
-                " (binary upgrade)"
-            } else {
-                ""
-            }
+            if upgraded { " (binary upgrade)" } else { "" }
         ),
     );
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -244,6 +282,7 @@ impl Master {
                 Some(Msg::Signal(signal)) => queue.push(Event::Signal(signal)),
                 Some(Msg::Byte(id, b'R')) => queue.push(Event::Ready(id)),
                 Some(Msg::Byte(id, b'M')) => queue.push(Event::Retiring(id)),
+                Some(Msg::Byte(id, b'S')) => queue.push(Event::Stuck(id)),
                 Some(Msg::Byte(id, _)) => queue.push(Event::Beat(id)),
             }
             self.reap(&mut queue);

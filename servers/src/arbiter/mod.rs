@@ -10,8 +10,8 @@
 //!
 //! # Process model
 //!
-//! - The **master** binds every listener (`HOST:PORT`, `unix:PATH`, `fd://N`, `SO_REUSEPORT`) and never
-//!   runs application code. It is a small tokio current-thread loop over signals, heartbeats and a
+//! - The **master** binds every listener (`HOST:PORT`, `unix:PATH`, `fd://N`, `SO_REUSEPORT`, or
+//!   systemd's `LISTEN_FDS` when `LISTEN_PID` names it) and never runs application code. It is a small tokio current-thread loop over signals, heartbeats and a
 //!   100 ms tick; all of its decisions are made by [`Arbiter`], a plain state machine that tests drive
 //!   without forking.
 //! - **Workers** are the same binary, re-executed ([`std::process::Command`], so no thread or runtime
@@ -22,8 +22,8 @@
 //!   byte every `timeout/4` (gunicorn's `utime` on a temp file can block on a busy disk, its FAQ). A
 //!   worker silent for `--timeout` gets `SIGABRT`, then `SIGKILL` 1 s later, and is replaced. An async
 //!   worker beats from its runtime, so a wedged runtime stops beating; a sync worker's monitor stops
-//!   beating while one of its threads has been inside one request longer than `--timeout` (a blocked
-//!   thread cannot be interrupted). The **per-request deadline** (`--request-timeout`, 504) is separate
+//!   beating, and reports itself stuck, once one of its threads has been inside one request longer
+//!   than `--timeout` (a blocked thread cannot be interrupted any other way). The **per-request deadline** (`--request-timeout`, 504) is separate
 //!   and applies to async code.
 //! - `--max-requests` (+ `--max-requests-jitter`, drawn by the master per worker) recycles a worker: it
 //!   tells the master (which starts its replacement at once), stops accepting, drains, exits 0.
@@ -196,7 +196,7 @@ pub(crate) fn take_over<A: Application>(
         let raw = match Raw::parse(args) {
             Ok(raw) => raw,
             Err(e) => {
-                eprintln!("rgi: worker: {e}");
+                say(format_args!("rgi: worker: {e}"));
                 return Ok(ExitCode::from(EXIT_BOOT_ERROR as u8));
             }
         };
@@ -222,7 +222,7 @@ pub(crate) fn take_over<A: Application>(
             return Ok(ExitCode::SUCCESS);
         }
         Err(e) => {
-            eprintln!("rgi: {e}");
+            say(format_args!("rgi: {e}"));
             return Ok(ExitCode::from(2));
         }
     };
@@ -232,7 +232,7 @@ pub(crate) fn take_over<A: Application>(
     let settings = match raw.resolve() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("rgi: {e}");
+            say(format_args!("rgi: {e}"));
             return Ok(ExitCode::from(2));
         }
     };
@@ -256,6 +256,13 @@ fn mentions_process_flag(args: &[OsString]) -> bool {
         let flag = a.split('=').next().unwrap_or_default();
         longs.iter().any(|l| l == flag) || matches!(flag, "-w" | "-k" | "-c" | "-t" | "-p")
     })
+}
+
+/// Write one line to standard error with a single `write(2)` (`eprintln!` writes piecewise, and
+/// many processes share this stderr).
+pub(crate) fn say(message: fmt::Arguments<'_>) {
+    let line = format!("{message}\n");
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
 }
 
 /// A worker's number within its master.
@@ -349,6 +356,9 @@ pub enum Event {
     Ready(WorkerId),
     /// A worker reached its request limit and is draining.
     Retiring(WorkerId),
+    /// A sync worker reports a request stuck past `--timeout`: abort it now rather than a
+    /// heartbeat period later.
+    Stuck(WorkerId),
     /// A worker process could not be started.
     SpawnFailed(WorkerId),
     /// A worker process ended.
@@ -537,6 +547,19 @@ impl Arbiter {
                     w.retiring = true;
                     let msg = format!("{} reached --max-requests; recycling", self.name(id));
                     out.push(Action::Log(LogLevel::Info, msg));
+                }
+            }
+            Event::Stuck(id) => {
+                let name = self.name(id);
+                if let Some(w) = self.workers.get_mut(&id) {
+                    if w.stop.is_none() && w.aborted.is_none() && !w.killed {
+                        w.aborted = Some(now);
+                        out.push(Action::Signal(id, Signal::Abrt));
+                        out.push(Action::Log(
+                            LogLevel::Error,
+                            format!("{name} has a request stuck past --timeout; aborting it"),
+                        ));
+                    }
                 }
             }
             Event::SpawnFailed(id) => {
@@ -977,6 +1000,18 @@ mod tests {
         );
         assert_eq!(spawns(&out).len(), 0, "spawned already at abort time");
         assert_eq!(a.worker_count(), 1);
+    }
+
+    #[test]
+    fn a_stuck_report_aborts_at_once() {
+        let (mut a, t0, ids) = started(1);
+        let out = a.handle(Event::Stuck(ids[0]), secs(t0, 3.0));
+        assert_eq!(signals(&out), vec![(ids[0], Signal::Abrt)]);
+        assert_eq!(spawns(&out).len(), 1, "its replacement starts at once");
+        let out = a.handle(Event::Stuck(ids[0]), secs(t0, 3.5));
+        assert!(signals(&out).is_empty());
+        let out = a.handle(Event::Tick, secs(t0, 4.0));
+        assert_eq!(signals(&out), vec![(ids[0], Signal::Kill)]);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! The heartbeat is one byte on a socketpair to the master (no filesystem I/O): `R` once ready, `.`
 //! every `timeout/4` (at most every second, so a worker notices a dead master quickly: a failed
-//! write starts a drain), `M` when `--max-requests` is reached. Nothing is ever read from it here.
+//! write starts a drain), `M` when `--max-requests` is reached, `S` when a sync thread has been in
+//! one request past `--timeout`. Nothing is ever read from it here.
 
 use std::io::{self, Write};
 use std::os::unix::net::UnixStream;
@@ -14,7 +15,7 @@ use std::time::Duration;
 use rgi::{Application, Capabilities, Errors, ServerInfo};
 
 use super::spawn::WorkerSpec;
-use super::{Hooks, Signal, WorkerInfo, EXIT_BOOT_ERROR};
+use super::{say, Hooks, Signal, WorkerInfo, EXIT_BOOT_ERROR};
 use crate::accesslog::{AccessLog, ErrorLog, ErrorLogSink, LogFile};
 use crate::bind::StdListener;
 use crate::settings::{LogLevel, Raw, Settings, WorkerClass};
@@ -101,7 +102,10 @@ pub(super) fn run<A: Application>(app: A, raw: &Raw, spec: &str, hooks: &Hooks) 
     let booted = match boot(raw, spec) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("rgi: worker {}: cannot boot: {e}", std::process::id());
+            say(format_args!(
+                "rgi: worker {}: cannot boot: {e}",
+                std::process::id()
+            ));
             return ExitCode::from(EXIT_BOOT_ERROR as u8);
         }
     };
@@ -120,7 +124,7 @@ pub(super) fn run<A: Application>(app: A, raw: &Raw, spec: &str, hooks: &Hooks) 
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("rgi: worker {}: {e}", info.pid);
+            say(format_args!("rgi: worker {}: {e}", info.pid));
             ExitCode::from(1)
         }
     }
@@ -355,6 +359,7 @@ fn run_sync<A: Application>(
                         if !withheld {
                             withheld = true;
                             errors.log(LogLevel::Error, "worker: a request exceeded --timeout; withholding heartbeat");
+                            heartbeat.send(b'S');
                         }
                     } else if !heartbeat.send(b'.') && !control.is_draining() {
                         errors.log(LogLevel::Warning, "worker: master is gone; draining");
