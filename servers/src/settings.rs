@@ -18,7 +18,7 @@
 //! | `-t`, `--timeout` | `RGI_TIMEOUT` | `timeout` | 30 s | liveness: a worker silent this long is aborted (SIGABRT), then killed; 0 = off |
 //! | `--graceful-timeout` | `RGI_GRACEFUL_TIMEOUT` | `graceful_timeout` | 30 s | time old workers get to finish after TERM/HUP |
 //! | `--request-timeout` | `RGI_REQUEST_TIMEOUT` | `request_timeout` | 0 (off) | per-request deadline for async code: the request gets 504 |
-//! | `--max-requests` | `RGI_MAX_REQUESTS` | `max_requests` | 0 (off) | recycle a worker after this many requests |
+//! | `--max-requests` | `RGI_MAX_REQUESTS` | `max_requests` | 0 (off) | recycle a worker after this many requests (with `-w`; see below) |
 //! | `--max-requests-jitter` | `RGI_MAX_REQUESTS_JITTER` | `max_requests_jitter` | 0 | add 0..=jitter to each worker's `max_requests` |
 //! | `-p`, `--pid` | `RGI_PIDFILE` | `pidfile` | none | write the master's pid here (`PATH.2` for a USR2 upgrade) |
 //! | `--access-logfile` | `RGI_ACCESS_LOGFILE` | `accesslog` | none | access log: a path or `-` (stdout) |
@@ -32,6 +32,10 @@
 //! `bind` (a string or a list), `backlog`, `reuse_port`, `script_name`, `limit_request_line`,
 //! `limit_request_fields`, `limit_request_head`, `limit_request_body`, `header_timeout`,
 //! `blocking_threads`, `blocking_queue`.
+//!
+//! `--max-requests` is also the single-process launcher's FastCGI in-flight limit: on its own it
+//! keeps that meaning and does not start the process manager; under the process manager it means
+//! gunicorn's worker recycling and the launcher's flag is spelled `--max-requests-in-flight`.
 //!
 //! Not supported: gunicorn's Python-only settings (`preload_app`, `paste`, `pythonpath`…), `daemon`,
 //! `user`/`group`, `--protocol` other than `http` under the process manager.
@@ -374,7 +378,8 @@ impl Raw {
     }
 
     /// Whether these options ask for the process manager: `-w`, `-k`, `-c`, `--check-config`, or
-    /// any other process-manager option.
+    /// any other process-manager option except `--max-requests`, which alone keeps the launcher's
+    /// meaning (FastCGI's in-flight limit) in a single-process server.
     pub fn wants_arbiter(&self) -> bool {
         let f = &self.flags;
         f.workers.is_some()
@@ -383,7 +388,6 @@ impl Raw {
             || f.check_config
             || f.timeout.is_some()
             || f.request_timeout.is_some()
-            || f.max_requests.is_some()
             || f.max_requests_jitter.is_some()
             || f.pidfile.is_some()
             || f.access_logfile.is_some()
@@ -726,6 +730,8 @@ mod tests {
     #[test]
     fn without_process_flags_the_launcher_keeps_the_process() {
         assert!(!raw(&["-b", "127.0.0.1:0"]).wants_arbiter());
+        assert!(!raw(&["--max-requests", "5"]).wants_arbiter());
+        assert!(raw(&["--max-requests", "5", "-w", "2"]).wants_arbiter());
     }
 
     #[test]

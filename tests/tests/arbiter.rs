@@ -886,3 +886,44 @@ fn systemd_socket_activation_hands_the_master_its_listener() {
     )));
     reaper.0.clear();
 }
+
+#[test]
+fn max_requests_with_jitter_recycles_workers_without_failing_a_request() {
+    let _serial = serial();
+    let server = Server::start(
+        "hello",
+        &[
+            "-w",
+            "1",
+            "-k",
+            "async",
+            "--max-requests",
+            "40",
+            "--max-requests-jitter",
+            "10",
+        ],
+    );
+    let addr = server.addr().to_owned();
+    let tally = Tally::default();
+    let mut stream: Option<TcpStream> = None;
+    for _ in 0..200 {
+        let s = match stream.as_mut() {
+            Some(s) => s,
+            None => stream.insert(connect(&addr).expect("connect")),
+        };
+        match tally.record(exchange(s, "/", false)) {
+            Some(reply) if !reply.close => {}
+            _ => stream = None,
+        }
+    }
+    let pids = tally.pids.lock().unwrap().clone();
+    println!("--max-requests 40 --max-requests-jitter 10: 200 keep-alive requests served by {} workers: {pids:?}", pids.len());
+    assert_eq!(
+        tally.failed.load(Ordering::Relaxed),
+        0,
+        "{:?}",
+        tally.errors.lock().unwrap()
+    );
+    assert!((4..=6).contains(&pids.len()), "{pids:?}");
+    assert!(pids.values().all(|&n| n <= 50), "{pids:?}");
+}
