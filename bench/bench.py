@@ -1,0 +1,751 @@
+#!/usr/bin/env python3
+"""Run every benchmark row (bench/stacks.py) with wrk, print the table, append it to bench/RESULTS.md.
+
+bench/run.sh installs and builds what this needs, then runs it; see bench/README.md. Standard library
+only. Every process it starts listens on 127.0.0.1 only and is stopped by its PID (SIGTERM, then
+SIGKILL after a bounded wait), also when the run is interrupted.
+
+Settings (environment variables):
+    BENCH_ROUNDS=4        interleaved rounds (each row once per round; the table shows medians)
+    BENCH_DURATION=8      seconds wrk measures each row in each round
+    BENCH_WARMUP=2        seconds of wrk before each measurement (not counted)
+    BENCH_CONNECTIONS=50  wrk -c
+    BENCH_WRK_THREADS=2   wrk -t
+    BENCH_ONLY=a,b        only these rows (keys from stacks.py); the targets' references are added
+    BENCH_IDLE=10000      idle keep-alive connections for the memory check (0: skip it)
+    BENCH_RESULTS=path    where to append the results (default bench/RESULTS.md; "-" for nowhere)
+    BENCH_NOTE=text       a note for RESULTS.md (e.g. "other builds were running")
+    BENCH_PORT_BASE=21000 first port; row i uses BASE+10*i (wrk) and BASE+10*i+1 (the app)
+"""
+
+import datetime
+import grp
+import json
+import os
+import platform
+import re
+import resource
+import selectors
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from stacks import IDLE_ROWS, IDLE_TARGET_MIB, STACKS, TARGETS, Stack
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+TARGET_DIR = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+HELLO = Path(os.environ.get("RGI_HELLO", TARGET_DIR / "release" / "hello"))
+REFS = BENCH / "refs" / "target" / "release"
+BUILD = BENCH / ".build"
+VENV = BENCH / ".venv"
+RUNS = BENCH / ".run"
+
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "4"))
+DURATION = int(os.environ.get("BENCH_DURATION", "8"))
+WARMUP = int(os.environ.get("BENCH_WARMUP", "2"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "50"))
+WRK_THREADS = int(os.environ.get("BENCH_WRK_THREADS", "2"))
+ONLY = [k for k in os.environ.get("BENCH_ONLY", "").split(",") if k]
+IDLE = int(os.environ.get("BENCH_IDLE", "10000"))
+RESULTS = os.environ.get("BENCH_RESULTS", str(BENCH / "RESULTS.md"))
+NOTE = os.environ.get("BENCH_NOTE", "")
+PORT_BASE = int(os.environ.get("BENCH_PORT_BASE", "21000"))
+
+START_TIMEOUT = 20.0  # seconds a row may take to answer its first request
+STOP_TIMEOUT = 10.0  # seconds between SIGTERM and SIGKILL
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+IS_ROOT = os.geteuid() == 0
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes: tracked by (pid, start time) so a reused PID is never signalled.
+
+
+def proc_stat(pid):
+    """(ppid, start time, cpu ticks incl. reaped children) of a live process, else None."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2 :].split()
+    if fields[0] == "Z":
+        return None
+    # fields[0] is field 3 (state): utime 14, stime 15, cutime 16, cstime 17, starttime 22.
+    ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))
+    return int(fields[1]), int(fields[19]), ticks
+
+
+def proc_rss_kib(pid):
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class Tracked:
+    """The processes of one running row: the ones started, those named in pid files, and all their
+    descendants."""
+
+    def __init__(self):
+        self.popens = []
+        self.known = {}  # pid -> start time
+
+    def add(self, pid):
+        st = proc_stat(pid)
+        if st is not None:
+            self.known.setdefault(pid, st[1])
+
+    def refresh(self):
+        """Add every live descendant of the known processes; return the live known set."""
+        children = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                st = proc_stat(int(entry))
+                if st is not None:
+                    children.setdefault(st[0], []).append((int(entry), st[1]))
+        todo = [pid for pid in self.known if self.alive(pid)]
+        while todo:
+            pid = todo.pop()
+            for child, start in children.get(pid, []):
+                if child not in self.known:
+                    self.known[child] = start
+                    todo.append(child)
+        return [pid for pid in self.known if self.alive(pid)]
+
+    def alive(self, pid):
+        st = proc_stat(pid)
+        return st is not None and st[1] == self.known.get(pid)
+
+    def cpu_ticks(self):
+        return {pid: proc_stat(pid)[2] for pid in self.refresh() if proc_stat(pid)}
+
+    def rss_kib(self):
+        return sum(proc_rss_kib(pid) for pid in self.refresh())
+
+    def signal_all(self, sig, pids):
+        for pid in pids:
+            if self.alive(pid):
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+
+    def stop(self):
+        """SIGTERM the started processes (front server first), then everything else still alive;
+        SIGKILL what is left after STOP_TIMEOUT."""
+        everyone = self.refresh()
+        roots = [p.pid for p in reversed(self.popens)]
+        others = [pid for pid in everyone if pid not in roots]
+        self.signal_all(signal.SIGTERM, [pid for pid in roots if pid in everyone])
+        deadline = time.monotonic() + STOP_TIMEOUT / 2
+        while time.monotonic() < deadline and any(self.alive(pid) for pid in roots):
+            self.reap()
+            time.sleep(0.05)
+        self.signal_all(signal.SIGTERM, others)
+        deadline = time.monotonic() + STOP_TIMEOUT / 2
+        while time.monotonic() < deadline and any(self.alive(pid) for pid in everyone):
+            self.reap()
+            time.sleep(0.05)
+        left = [pid for pid in everyone if self.alive(pid)]
+        if left:
+            log(f"  bench: SIGKILL to {left} (still running {STOP_TIMEOUT:.0f} s after SIGTERM)")
+            self.signal_all(signal.SIGKILL, left)
+        for p in self.popens:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                log(f"  bench: pid {p.pid} did not exit after SIGKILL")
+
+    def reap(self):
+        for p in self.popens:
+            p.poll()
+
+
+RUNNING = []  # Tracked rows, stopped on any exit
+
+
+def stop_everything():
+    while RUNNING:
+        RUNNING.pop().stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# Features: what this machine has, and why a row cannot run.
+
+
+def nogroup():
+    for name in ("nogroup", "nobody"):
+        try:
+            grp.getgrnam(name)
+            return name
+        except KeyError:
+            pass
+    return "nobody"
+
+
+def php_fpm():
+    found = sorted(Path("/usr/sbin").glob("php-fpm*")) + sorted(Path("/usr/local/sbin").glob("php-fpm*"))
+    return str(found[-1]) if found else shutil.which("php-fpm")
+
+
+def which(cmd):
+    return shutil.which(cmd, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+
+
+def hello_help():
+    if not os.access(HELLO, os.X_OK):
+        return None
+    try:
+        out = subprocess.run([str(HELLO), "--help"], capture_output=True, text=True, timeout=10)
+        return out.stdout + out.stderr
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def probe_rgi_cgi():
+    """Run hello as a CGI program would be run; True when it answers as one. (A hello without a CGI
+    mode serves HTTP on its default address instead, until the time-out stops it.)"""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "GATEWAY_INTERFACE": "CGI/1.1",
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "/hello",
+        "PATH_INFO": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+    }
+    try:
+        out = subprocess.run(
+            [str(HELLO)], env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return b"Hello World!" in out.stdout
+
+
+def features():
+    """{feature: None when present, else the reason it is missing}."""
+    have = {}
+    help_text = hello_help()
+    have["rgi"] = None if help_text else f"{HELLO} not built (cargo build --release --bins)"
+    for proto in ("fastcgi", "scgi", "uwsgi"):
+        ok = help_text and re.search(rf"\b{proto}\b", help_text, re.I)
+        have[f"rgi-{proto}"] = None if ok else f"not available yet: hello has no --protocol {proto}"
+    ok = help_text and re.search(r"--workers\b", help_text)
+    have["rgi-workers"] = None if ok else "not available yet: no process manager (-w/-k) in hello"
+    have["rgi-cgi"] = (
+        None if help_text and probe_rgi_cgi() else "not available yet: hello does not run as a CGI program"
+    )
+    for name in ("ref-hyper", "ref-axum", "ref-actix"):
+        have[name] = None if os.access(REFS / name, os.X_OK) else f"{REFS / name} not built"
+    have["libfcgi"] = None if os.access(BUILD / "hello-fcgi", os.X_OK) else "bench/.build/hello-fcgi not built"
+    have["c-cgi"] = None if os.access(BUILD / "hello-cgi", os.X_OK) else "bench/.build/hello-cgi not built"
+    have["venv"] = None if os.access(VENV / "bin" / "gunicorn", os.X_OK) else "bench/.venv missing"
+    have["php-fpm"] = None if php_fpm() else "php-fpm not installed"
+    for cmd in ("nginx", "lighttpd", "spawn-fcgi", "fcgiwrap"):
+        have[cmd] = None if which(cmd) else f"{cmd} not installed"
+    return have
+
+
+def missing(stack, have):
+    reasons = [have.get(n, f"unknown feature {n}") for n in stack.needs]
+    reasons = [r for r in reasons if r]
+    return "; ".join(dict.fromkeys(reasons)) or None
+
+
+# ---------------------------------------------------------------------------------------------
+# Starting a row.
+
+
+def placeholders(index, run_dir):
+    spawn_user = f"-u nobody -g {nogroup()}" if IS_ROOT else ""
+    return {
+        "@PORT@": str(PORT_BASE + 10 * index),
+        "@BACKEND@": str(PORT_BASE + 10 * index + 1),
+        "@DIR@": str(run_dir),
+        "@BENCH@": str(BENCH),
+        "@HELLO@": str(HELLO),
+        "@RELEASE@": str(TARGET_DIR / "release"),
+        "@REFS@": str(REFS),
+        "@BUILD@": str(BUILD),
+        "@VENV@": str(VENV),
+        "@PHP_FPM@": php_fpm() or "php-fpm",
+        "@SPAWN_USER@": spawn_user,
+    }
+
+
+USER_LINES = {
+    "nginx": lambda: f"user nobody {nogroup()};",
+    "lighttpd": lambda: f'server.username = "nobody"\nserver.groupname = "{nogroup()}"',
+    "php-fpm": lambda: f"user = nobody\ngroup = {nogroup()}",
+}
+
+
+def render(text, subs, kind=None):
+    subs = dict(subs)
+    subs["@USER@"] = USER_LINES[kind]() if (kind and IS_ROOT) else ""
+    for key, value in subs.items():
+        text = text.replace(key, value)
+    return text
+
+
+def wait_tcp(port, deadline, tracked):
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            tracked.reap()
+            time.sleep(0.05)
+    return False
+
+
+def get(url, timeout=2.0):
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return response.status, response.read()
+
+
+def wait_http(url, deadline):
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            status, body = get(url)
+            if status == 200 and b"Hello World" in body:
+                return None
+            last = f"status {status}, body {body[:80]!r}"
+        except Exception as e:  # noqa: BLE001 (any failure means: not ready yet)
+            last = str(e)
+        time.sleep(0.1)
+    return last
+
+
+def spawn(tracked, cmd, log_path):
+    with open(log_path, "ab") as out:
+        p = subprocess.Popen(
+            shlex.split(cmd),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches only bench.py, which stops everything
+        )
+    tracked.popens.append(p)
+    tracked.add(p.pid)
+    return p
+
+
+def start(stack, index, round_no):
+    """Start the row; return (Tracked, url) or raise RuntimeError with what went wrong."""
+    run_dir = RUNS / f"{stack.key}-r{round_no}"
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    (run_dir / "tmp").mkdir(parents=True)
+    (run_dir / "www").mkdir()
+    for d in (run_dir, run_dir / "tmp", run_dir / "www"):
+        d.chmod(0o755)  # nginx and lighttpd workers run as nobody
+    subs = placeholders(index, run_dir)
+    for dest, src in stack.stage.items():
+        shutil.copy2(render(src, subs), run_dir / dest)
+    if stack.key == "php-fpm":
+        conf = (BENCH / "conf" / "php-fpm" / "php-fpm.conf").read_text()
+        (run_dir / "php-fpm.conf").write_text(render(conf, subs, "php-fpm"))
+    tracked = Tracked()
+    RUNNING.append(tracked)
+    deadline = time.monotonic() + START_TIMEOUT
+    if stack.app:
+        p = spawn(tracked, render(stack.app, subs), run_dir / "app.log")
+        if stack.pidfile:
+            # The command forks the app processes and exits; their PIDs are in the pid file.
+            try:
+                p.wait(timeout=START_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                pass
+            pidfile = Path(render(stack.pidfile, subs))
+            if pidfile.exists():
+                for word in pidfile.read_text().split():
+                    tracked.add(int(word))
+        if stack.front:
+            if not wait_tcp(int(subs["@BACKEND@"]), deadline, tracked):
+                raise RuntimeError(f"the app did not listen on 127.0.0.1:{subs['@BACKEND@']}; see {run_dir}/app.log")
+    if stack.front:
+        kind = stack.front.split("/")[0]
+        site = render((BENCH / "conf" / stack.front).read_text(), subs, kind)
+        if kind == "nginx":
+            main = (BENCH / "conf" / "nginx" / "main.conf").read_text().replace("@SITE@", site)
+            (run_dir / "nginx.conf").write_text(render(main, subs, "nginx"))
+            cmd = f"{which('nginx')} -p {run_dir} -e {run_dir}/nginx-error.log -c {run_dir}/nginx.conf"
+        elif kind == "lighttpd":
+            (run_dir / "lighttpd.conf").write_text(site)
+            cmd = f"{which('lighttpd')} -D -f {run_dir}/lighttpd.conf"
+        else:
+            raise RuntimeError(f"unknown front server {stack.front}")
+        spawn(tracked, cmd, run_dir / "front.log")
+    url = f"http://127.0.0.1:{subs['@PORT@']}/hello"
+    problem = wait_http(url, deadline)
+    if problem:
+        raise RuntimeError(f"no hello from {url} within {START_TIMEOUT:.0f} s ({problem}); logs in {run_dir}")
+    tracked.refresh()
+    return tracked, url
+
+
+# ---------------------------------------------------------------------------------------------
+# Measuring.
+
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def ms(text):
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    return float(m.group(1)) * UNITS[m.group(2)] if m else float("nan")
+
+
+def run_wrk(url, seconds, latency=False):
+    """Run wrk; return (parsed output, wrk's own CPU seconds)."""
+    cmd = ["wrk", f"-t{WRK_THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "2s"]
+    if latency:
+        cmd.append("--latency")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=seconds + 60)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    text = out.stdout + out.stderr
+    if out.returncode != 0:
+        raise RuntimeError(f"wrk failed: {text.strip()[:300]}")
+    result = {"rps": 0.0, "p50": float("nan"), "p99": float("nan"), "errors": 0, "requests": 0}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    if m:
+        result["rps"] = float(m.group(1))
+    m = re.search(r"(\d+) requests in", text)
+    if m:
+        result["requests"] = int(m.group(1))
+    for pct, key in (("50", "p50"), ("99", "p99")):
+        m = re.search(rf"^\s+{pct}(?:\.000)?%\s+(\S+)", text, re.M)
+        if m:
+            result[key] = ms(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    if m:
+        result["errors"] += sum(int(g) for g in m.groups())
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    if m:
+        result["errors"] += int(m.group(1))
+    return result, wrk_cpu
+
+
+def measure(stack, index, round_no):
+    tracked, url = start(stack, index, round_no)
+    try:
+        if WARMUP > 0:
+            run_wrk(url, WARMUP)
+        cpu0 = tracked.cpu_ticks()
+        t0 = time.monotonic()
+        result, wrk_cpu = run_wrk(url, DURATION, latency=True)
+        elapsed = time.monotonic() - t0
+        cpu1 = tracked.cpu_ticks()
+        ticks = sum(v - cpu0.get(pid, 0) for pid, v in cpu1.items())
+        result["cpu"] = 100.0 * ticks / CLK_TCK / elapsed
+        result["wrk_cpu"] = 100.0 * wrk_cpu / elapsed
+        result["rss_mib"] = tracked.rss_kib() / 1024
+        result["procs"] = len(tracked.refresh())
+        return result
+    finally:
+        RUNNING.remove(tracked)
+        tracked.stop()
+
+
+def idle_connections(stack, index, count):
+    """RSS of the row's processes with `count` idle keep-alive connections, each having made one
+    request. Returns (RSS before, RSS with the connections open, connections that got an answer)."""
+    tracked, url = start(stack, index, "idle")
+    socks = []
+    try:
+        time.sleep(0.2)
+        before = tracked.rss_kib() / 1024
+        port = int(url.split(":")[2].split("/")[0])
+        request = b"GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        sel = selectors.DefaultSelector()
+        answered = 0
+        deadline = time.monotonic() + 120
+        for i in range(count):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            s.connect(("127.0.0.1", port))
+            s.sendall(request)
+            s.setblocking(False)
+            socks.append(s)
+            sel.register(s, selectors.EVENT_READ)
+            if i % 500 == 499 or i == count - 1:
+                # Drain answers so far, so the server is not holding unsent responses.
+                while time.monotonic() < deadline:
+                    events = sel.select(timeout=0.5 if i == count - 1 else 0.01)
+                    if not events:
+                        break
+                    for key, _ in events:
+                        try:
+                            if b"Hello World" in key.fileobj.recv(4096):
+                                answered += 1
+                        except OSError:
+                            pass
+                        sel.unregister(key.fileobj)
+        time.sleep(1.0)
+        with_conns = tracked.rss_kib() / 1024
+        sel.close()
+        return before, with_conns, answered
+    finally:
+        for s in socks:
+            s.close()
+        RUNNING.remove(tracked)
+        tracked.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# Reporting.
+
+
+def first_line(cmd):
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+        text = (out.stdout + out.stderr).strip().splitlines()
+        return text[0].strip() if text else "?"
+    except (OSError, subprocess.TimeoutExpired):
+        return "not installed"
+
+
+def lock_version(lock, name):
+    m = re.search(rf'name = "{re.escape(name)}"\nversion = "([^"]+)"', lock)
+    return m.group(1) if m else "?"
+
+
+def machine():
+    model = "?"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    mem_kib = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+    return f"{os.cpu_count()} CPUs ({model}), {mem_kib / 1024 / 1024:.1f} GiB, Linux {platform.release()}"
+
+
+def versions():
+    refs_lock = (BENCH / "refs" / "Cargo.lock").read_text() if (BENCH / "refs" / "Cargo.lock").exists() else ""
+    rgi_lock = (ROOT / "Cargo.lock").read_text() if (ROOT / "Cargo.lock").exists() else ""
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True)
+    pip = {}
+    if (VENV / "bin" / "python").exists():
+        out = subprocess.run([str(VENV / "bin" / "python"), "-m", "pip", "list", "--format=json",
+                              "--disable-pip-version-check"], capture_output=True, text=True)
+        try:
+            pip = {p["name"].lower(): p["version"] for p in json.loads(out.stdout)}
+        except json.JSONDecodeError:
+            pass
+    return {
+        "RGI": f"{commit.stdout.strip() or '?'}{' (+ uncommitted changes)' if dirty.stdout.strip() else ''}"
+        f", hyper {lock_version(rgi_lock, 'hyper')}, tokio {lock_version(rgi_lock, 'tokio')}",
+        "rustc": first_line(["rustc", "--version"]),
+        "refs": f"hyper {lock_version(refs_lock, 'hyper')}, axum {lock_version(refs_lock, 'axum')}, "
+        f"actix-web {lock_version(refs_lock, 'actix-web')}, tokio {lock_version(refs_lock, 'tokio')}",
+        "wrk": first_line(["wrk", "-v"]).split(" [")[0],
+        "nginx": first_line([which("nginx") or "nginx", "-v"]).replace("nginx version: ", ""),
+        "lighttpd": first_line([which("lighttpd") or "lighttpd", "-v"]).split(" - ")[0],
+        "php-fpm": first_line([php_fpm() or "php-fpm", "-v"]).split(" (")[0],
+        "libfcgi": first_line(["dpkg-query", "-W", "-f", "${Version}", "libfcgi-dev"]),
+        "spawn-fcgi": first_line([which("spawn-fcgi") or "spawn-fcgi", "-v"]).split(" (")[0],
+        "Python": f"{first_line([str(VENV / 'bin' / 'python'), '--version'])}, gunicorn {pip.get('gunicorn', '?')}, "
+        f"gevent {pip.get('gevent', '?')}, web.py {pip.get('web.py', pip.get('web-py', '?'))}, flup {pip.get('flup', '?')}",
+    }
+
+
+def fmt_num(x, digits=0):
+    if x != x:  # NaN
+        return "–"
+    return f"{x:,.{digits}f}"
+
+
+def fmt_ratio(a, b):
+    return f"{a / b:.2f}×" if a and b else "–"
+
+
+def summarize(samples):
+    rps = [s["rps"] for s in samples]
+    return {
+        "rps": statistics.median(rps),
+        "min": min(rps),
+        "max": max(rps),
+        "p50": statistics.median(s["p50"] for s in samples),
+        "p99": statistics.median(s["p99"] for s in samples),
+        "errors": sum(s["errors"] for s in samples),
+        "cpu": statistics.median(s["cpu"] for s in samples),
+        "wrk_cpu": statistics.median(s["wrk_cpu"] for s in samples),
+        "rss": max(s["rss_mib"] for s in samples),
+        "procs": max(s["procs"] for s in samples),
+        "rounds": len(samples),
+    }
+
+
+def table(stacks, summary, unavailable, failures):
+    by_key = {s.key: s for s in stacks}
+    names = {s.key: s.name for s in stacks}
+    lines = [
+        "| stack | req/s (median) | min–max | p50 ms | p99 ms | errors | CPU % (stack) | CPU % (wrk) | RSS MiB | ratio | × \"3.0\" |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    base = summary.get("webpy-gevent", {}).get("rps")
+    for s in stacks:
+        name = f"{s.name} *(ref)*" if s.ref else s.name
+        if s.key in unavailable:
+            lines.append(f"| {name} | {unavailable[s.key]} | | | | | | | | | |")
+            continue
+        if s.key in failures:
+            lines.append(f"| {name} | failed: {failures[s.key]} | | | | | | | | | |")
+            continue
+        r = summary[s.key]
+        ref = s.group if s.group and s.group != s.key else None
+        ratio = "–"
+        if ref and ref in summary:
+            ratio = f"{fmt_ratio(r['rps'], summary[ref]['rps'])} {by_key[ref].key}"
+        lines.append(
+            f"| {name} | {fmt_num(r['rps'])} | {fmt_num(r['min'])}–{fmt_num(r['max'])} | {fmt_num(r['p50'], 2)} "
+            f"| {fmt_num(r['p99'], 2)} | {r['errors']} | {fmt_num(r['cpu'])} | {fmt_num(r['wrk_cpu'])} "
+            f"| {fmt_num(r['rss'], 1)} | {ratio} | {fmt_ratio(r['rps'], base)} |"
+        )
+    lines += ["", "| target | row / reference | ratio | |", "|---|---|---:|---|"]
+    for what, row, ref, want in TARGETS:
+        if row not in names:
+            continue
+        if row in summary and ref in summary:
+            got = summary[row]["rps"] / summary[ref]["rps"] if summary[ref]["rps"] else 0
+            verdict = "met" if got >= want else "missed"
+            lines.append(f"| {what} | {fmt_num(summary[row]['rps'])} / {fmt_num(summary[ref]['rps'])} "
+                         f"| {got:.2f}× | {verdict} |")
+        else:
+            why = unavailable.get(row) or unavailable.get(ref) or failures.get(row) or failures.get(ref) or "not run"
+            lines.append(f"| {what} | {names.get(row, row)} / {names.get(ref, ref)} | – | {why} |")
+    return "\n".join(lines)
+
+
+def main():
+    os.chdir(BENCH)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, max(soft, IDLE + 4096))
+    if want > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))  # inherited by the servers
+    os.environ["PATH"] = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
+    RUNS.mkdir(parents=True, exist_ok=True)
+    RUNS.chmod(0o755)
+
+    have = features()
+    indexed = list(enumerate(STACKS))
+    if ONLY:
+        keys = set(ONLY)
+        for _, row, ref, _ in TARGETS:
+            if row in keys:
+                keys.add(ref)
+        indexed = [(i, s) for i, s in indexed if s.key in keys]
+    stacks = [s for _, s in indexed]
+    unavailable = {s.key: missing(s, have) for s in stacks if missing(s, have)}
+    runnable = [(i, s) for i, s in indexed if s.key not in unavailable]
+
+    started = datetime.datetime.now(datetime.timezone.utc)
+    load = os.getloadavg()
+    busy = subprocess.run(["pgrep", "-c", "rustc"], capture_output=True, text=True).stdout.strip() or "0"
+    log(f"bench: {len(runnable)} rows × {ROUNDS} rounds × ({WARMUP} s warm-up + {DURATION} s); "
+        f"load {load[0]:.2f}, rustc processes {busy}")
+    for key, why in unavailable.items():
+        log(f"bench: skipping {key}: {why}")
+
+    samples = {s.key: [] for _, s in runnable}
+    failures = {}
+    for round_no in range(1, ROUNDS + 1):
+        # Rotate the order each round so no row always runs right after the same neighbour.
+        shift = (round_no - 1) % max(1, len(runnable))
+        order = runnable[shift:] + runnable[:shift]
+        for index, stack in order:
+            if stack.key in failures:
+                continue
+            try:
+                r = measure(stack, index, round_no)
+            except RuntimeError as e:
+                failures[stack.key] = str(e)
+                log(f"bench: round {round_no} {stack.key}: FAILED: {e}")
+                continue
+            samples[stack.key].append(r)
+            log(f"bench: round {round_no} {stack.key:15} {r['rps']:>10,.0f} req/s  p50 {r['p50']:.2f} ms  "
+                f"p99 {r['p99']:.2f} ms  errors {r['errors']}  cpu {r['cpu']:.0f}%  wrk {r['wrk_cpu']:.0f}%  "
+                f"rss {r['rss_mib']:.1f} MiB")
+    summary = {k: summarize(v) for k, v in samples.items() if v and k not in failures}
+
+    idle_lines = []
+    if IDLE > 0:
+        for key in IDLE_ROWS:
+            match = [(i, s) for i, s in runnable if s.key == key and key not in failures]
+            if not match:
+                continue
+            index, stack = match[0]
+            try:
+                before, with_conns, answered = idle_connections(stack, index, IDLE)
+            except (RuntimeError, OSError) as e:
+                idle_lines.append(f"| {stack.name} | failed: {e} | | | |")
+                continue
+            per_conn = (with_conns - before) * 1024 * 1024 / max(1, answered)
+            verdict = f"{'met' if with_conns <= IDLE_TARGET_MIB else 'missed'}" if key.startswith("rgi") else ""
+            idle_lines.append(f"| {stack.name} | {before:.1f} | {with_conns:.1f} | {answered} | "
+                              f"{per_conn / 1024:.1f} KiB | {verdict} |")
+            log(f"bench: idle {key}: {before:.1f} MiB → {with_conns:.1f} MiB with {answered} connections")
+
+    out = table(stacks, summary, unavailable, failures)
+    if idle_lines:
+        out += (f"\n\nMemory with {IDLE:,} idle keep-alive connections (each made one request; target for RGI's "
+                f"async worker: ≤ {IDLE_TARGET_MIB} MiB):\n\n"
+                "| server | RSS MiB idle | RSS MiB with the connections | answered | per connection | target |\n"
+                "|---|---:|---:|---:|---:|---|\n" + "\n".join(idle_lines))
+    print()
+    print(out)
+
+    if RESULTS != "-":
+        kind = "full" if ROUNDS >= 4 and DURATION >= 8 else "smoke"
+        vers = versions()
+        header = [
+            f"## {started:%Y-%m-%d %H:%M} UTC — {kind} run",
+            "",
+            f"- machine: {machine()}",
+            f"- settings: wrk -t{WRK_THREADS} -c{CONNECTIONS}, {ROUNDS} interleaved rounds × {DURATION} s after a "
+            f"{WARMUP} s warm-up; medians; errors summed over the rounds; CPU in % of one core (median), RSS summed "
+            "over the row's processes (max); nginx 2 workers, app servers 2 threads/workers",
+            f"- load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; rustc processes at start: {busy}",
+            "- versions: " + "; ".join(f"{k} {v}" for k, v in vers.items()),
+        ]
+        if NOTE:
+            header.append(f"- note: {NOTE}")
+        with open(RESULTS, "a", encoding="utf-8") as f:
+            f.write("\n" + "\n".join(header) + "\n\n" + out + "\n")
+        log(f"bench: appended to {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        log("bench: interrupted; stopping what is running")
+        sys.exit(130)
+    finally:
+        stop_everything()
