@@ -744,10 +744,11 @@ fn sync_worker_with_eight_threads_serves_about_eighty_blocking_requests_per_seco
         let server = Server::start("testapp", &["-w", "1", "-k", kind, "--threads", threads]);
         let addr = server.addr().to_owned();
         assert!(wait_until(Duration::from_secs(10), || get(&addr, "/fast").is_ok()));
+        let fast = throughput(&addr, "/fast", 4, 1.5);
         let blocking = throughput(&addr, "/sleep?ms=100", 16, 2.5);
         let nonblocking = throughput(&addr, "/async-sleep?ms=100", 16, 2.5);
         println!(
-            "{kind} worker (--threads {threads}), 16 clients, new connection per request: blocking 100 ms route {blocking:.1} req/s, async 100 ms route {nonblocking:.1} req/s"
+            "{kind} worker (--threads {threads}), 16 clients, new connection per request: blocking 100 ms route {blocking:.1} req/s, async 100 ms route {nonblocking:.1} req/s; /fast with 4 clients {fast:.0} req/s"
         );
         results.push((kind, blocking, nonblocking));
     }
@@ -950,4 +951,37 @@ fn workers_stop_by_themselves_when_the_master_is_killed() {
         started.elapsed()
     );
     assert!(gone, "orphaned workers: {workers:?}");
+}
+
+#[test]
+fn hooks_run_in_every_worker_at_start_and_graceful_exit() {
+    let _serial = serial();
+    let dir = temp_dir("hooks");
+    let log = dir.join("hooks.log");
+    let mut server = Server::start_with_env(
+        "hooked",
+        &["-w", "2"],
+        &[("HOOK_LOG", log.to_str().unwrap())],
+    );
+    let lines = |what: &str| {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with(what))
+            .count()
+    };
+    assert!(wait_until(Duration::from_secs(10), || lines("start ") == 2));
+    server.signal("HUP");
+    assert!(wait_until(Duration::from_secs(10), || lines("start ") == 4
+        && lines("exit ") == 2));
+    let status = server.stop_within(Duration::from_secs(10));
+    assert!(matches!(status, Some(s) if s.success()), "{status:?}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(lines("exit "), 4, "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.ends_with(" 1")).count(),
+        4,
+        "two generation-1 workers: {text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

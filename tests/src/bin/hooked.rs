@@ -1,0 +1,32 @@
+//! An application with arbiter hooks: each worker appends `start PID GENERATION` and
+//! `exit PID GENERATION` lines to the file named by `HOOK_LOG` (one `write(2)` each, `O_APPEND`).
+//!
+//! Run with: `cargo run -p rgi-tests --bin hooked -- -w 2 --bind 127.0.0.1:8000`.
+
+use std::io::Write;
+
+use http::StatusCode;
+
+fn note(what: &str, worker: &rgi_servers::arbiter::WorkerInfo) {
+    let Some(path) = std::env::var_os("HOOK_LOG") else {
+        return;
+    };
+    let line = format!("{what} {} {}\n", worker.pid, worker.generation);
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = file.write_all(line.as_bytes());
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let app = rgi::app_fn(|_environ, start| async move {
+        Ok(start.respond(StatusCode::OK, Default::default(), "hooked\n")?)
+    });
+    rgi_servers::arbiter::Hooks::new()
+        .on_worker_start(|w| note("start", w))
+        .on_worker_exit(|w| note("exit", w))
+        .run(app)
+}
