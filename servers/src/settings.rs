@@ -37,8 +37,12 @@
 //! keeps that meaning and does not start the process manager; under the process manager it means
 //! gunicorn's worker recycling and the launcher's flag is spelled `--max-requests-in-flight`.
 //!
+//! `--protocol fastcgi|scgi|uwsgi` runs under the process manager with async workers only; the
+//! access log, `--max-requests` and `--request-timeout` apply to HTTP only (the web server in front
+//! logs gateway requests).
+//!
 //! Not supported: gunicorn's Python-only settings (`preload_app`, `paste`, `pythonpath`…), `daemon`,
-//! `user`/`group`, `--protocol` other than `http` under the process manager.
+//! `user`/`group`, sync workers for gateway protocols.
 
 use std::ffi::OsString;
 use std::fmt::{self, Write as _};
@@ -228,7 +232,8 @@ pub struct Settings {
     pub binds: Vec<Bind>,
     /// Backlog and `SO_REUSEPORT`.
     pub bind_options: BindOptions,
-    /// The protocol (only HTTP under the process manager).
+    /// The protocol. FastCGI, SCGI and uwsgi need async workers and have no access log,
+    /// `--max-requests` or `--request-timeout` (those are HTTP's).
     pub protocol: Protocol,
     /// The per-server configuration each worker serves with (limits, mount point, pools).
     pub server: Config,
@@ -434,12 +439,6 @@ impl Raw {
                 .map_err(|_| invalid("protocol", format!("unknown protocol {name:?}")))?,
             (None, None) => Protocol::Http,
         };
-        if protocol != Protocol::Http {
-            return Err(invalid(
-                "protocol",
-                "the process manager serves http only; run other protocols without -w".into(),
-            ));
-        }
 
         let mut server = o.config();
         let mut bind_options = BindOptions {
@@ -524,6 +523,15 @@ impl Raw {
             WorkerClass::Async => threads,
         };
 
+        if protocol != Protocol::Http && worker_class == WorkerClass::Sync {
+            return Err(invalid(
+                "worker_class",
+                format!(
+                    "sync workers speak http only; use -k async for --protocol {}",
+                    protocol.scheme()
+                ),
+            ));
+        }
         let workers = f.workers.or(file.workers).unwrap_or(1);
         if workers == 0 || workers > 1024 {
             return Err(invalid("workers", format!("{workers} is not in 1..=1024")));
@@ -641,7 +649,7 @@ impl Settings {
             let _ = writeln!(out, "# file: {}", file.display());
         }
         let _ = writeln!(out, "bind = [{}]", binds.join(", "));
-        let _ = writeln!(out, "protocol = \"http\"");
+        let _ = writeln!(out, "protocol = \"{}\"", self.protocol.scheme());
         let _ = writeln!(out, "backlog = {}", self.bind_options.backlog);
         let _ = writeln!(out, "reuse_port = {}", self.bind_options.reuse_port);
         let _ = writeln!(out, "workers = {}", self.workers);
@@ -804,6 +812,17 @@ mod tests {
             .resolve()
             .unwrap_err();
         assert!(err.to_string().starts_with("settings: access_log_format"));
+        let err = raw(&["-k", "sync", "--protocol", "scgi"])
+            .resolve()
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            SettingsError::Invalid {
+                setting: "worker_class",
+                ..
+            }
+        ));
+        assert!(raw(&["-w", "2", "--protocol", "fastcgi"]).resolve().is_ok());
         let err = Raw::parse(&["app".into(), "-k".into(), "gevent".into()]).unwrap_err();
         assert!(matches!(err, SettingsError::Usage(_)));
     }

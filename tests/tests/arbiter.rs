@@ -985,3 +985,77 @@ fn hooks_run_in_every_worker_at_start_and_graceful_exit() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// One SCGI request for `/` (what nginx's `scgi_pass` sends, trimmed); the CGI-style reply.
+fn scgi_get(addr: &str) -> std::io::Result<Vec<u8>> {
+    let vars = [
+        ("CONTENT_LENGTH", "0"),
+        ("SCGI", "1"),
+        ("REQUEST_METHOD", "GET"),
+        ("REQUEST_URI", "/"),
+        ("SCRIPT_NAME", ""),
+        ("PATH_INFO", "/"),
+        ("QUERY_STRING", ""),
+        ("SERVER_NAME", "localhost"),
+        ("SERVER_PORT", "80"),
+        ("SERVER_PROTOCOL", "HTTP/1.1"),
+    ];
+    let mut block = Vec::new();
+    for (k, v) in vars {
+        block.extend_from_slice(k.as_bytes());
+        block.push(0);
+        block.extend_from_slice(v.as_bytes());
+        block.push(0);
+    }
+    let mut stream = connect(addr)?;
+    let mut wire = format!("{}:", block.len()).into_bytes();
+    wire.extend_from_slice(&block);
+    wire.push(b',');
+    stream.write_all(&wire)?;
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply)?;
+    Ok(reply)
+}
+
+fn reply_pid(reply: &[u8]) -> Option<u32> {
+    String::from_utf8_lossy(reply)
+        .lines()
+        .find_map(|l| l.strip_prefix("PID: "))
+        .and_then(|p| p.trim().parse().ok())
+}
+
+#[test]
+fn scgi_workers_reload_on_hup_without_a_failed_request() {
+    let _serial = serial();
+    let server = Server::start("hello", &["--protocol", "scgi", "-w", "2", "-k", "async"]);
+    let addr = server.addr().to_owned();
+    assert!(server.banner[0].contains("scgi://"), "{:?}", server.banner);
+    assert!(wait_until(Duration::from_secs(10), || scgi_get(&addr).is_ok()));
+    let old = children_of(server.pid());
+    server.signal("HUP");
+    let (mut ok, mut failed, mut pids) = (0u32, Vec::new(), BTreeSet::new());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        match scgi_get(&addr) {
+            Ok(reply) if reply.starts_with(b"Status: 200") => {
+                ok += 1;
+                pids.extend(reply_pid(&reply));
+            }
+            Ok(reply) => failed.push(String::from_utf8_lossy(&reply).into_owned()),
+            Err(e) => failed.push(e.to_string()),
+        }
+        let now = children_of(server.pid());
+        if now.len() == 2 && now.is_disjoint(&old) && ok > 20 {
+            break;
+        }
+    }
+    let new = children_of(server.pid());
+    println!(
+        "SCGI with 2 async workers: {ok} requests across a HUP, {} failed",
+        failed.len()
+    );
+    assert!(failed.is_empty(), "{failed:?}");
+    assert!(new.is_disjoint(&old), "old {old:?}, new {new:?}");
+    let last = reply_pid(&scgi_get(&addr).unwrap()).unwrap();
+    assert!(new.contains(&last));
+}

@@ -155,7 +155,8 @@ pub(super) fn run(raw: Raw, settings: Settings, args: Vec<OsString>) -> ExitCode
         for listener in &listeners {
             let _ = writeln!(
                 out,
-                "rgi: listening on http://{} (pid {})",
+                "rgi: listening on {}://{} (pid {})",
+                settings.protocol.scheme(),
                 listener.describe(),
                 std::process::id()
             );

@@ -44,8 +44,12 @@
 //! Exit codes of the master: 0 after a clean stop, 1 when it could not run, 2 for a usage or
 //! configuration error, [`EXIT_CRASH_LOOP`] after a crash loop or a worker boot error.
 //!
-//! Not supported: protocols other than HTTP under the arbiter, `WINCH`, daemonizing, `user`/`group`,
-//! a control socket.
+//! Protocols: HTTP with either worker kind; FastCGI, SCGI and uwsgi (`--protocol`) with async
+//! workers, served by their own gateway servers (no access log, `--max-requests` or
+//! `--request-timeout` there: those are HTTP's).
+//!
+//! Not supported: `WINCH`, daemonizing, `user`/`group`, a control socket; a reload re-reads the
+//! configuration but keeps the listeners (changing `bind` needs a restart).
 
 mod master;
 pub mod signals;

@@ -18,11 +18,9 @@ use super::spawn::WorkerSpec;
 use super::{say, Hooks, Signal, WorkerInfo, EXIT_BOOT_ERROR};
 use crate::accesslog::{AccessLog, ErrorLog, ErrorLogSink, LogFile};
 use crate::bind::StdListener;
+use crate::launch::Protocol;
 use crate::settings::{LogLevel, Raw, Settings, WorkerClass};
 use crate::worker::{asynchronous, sync, Control, Shared};
-
-/// `SERVER_SOFTWARE` of arbiter workers.
-const SOFTWARE: &str = concat!("rgi-arbiter/", env!("CARGO_PKG_VERSION"));
 
 struct Heartbeat(UnixStream);
 
@@ -131,13 +129,14 @@ pub(super) fn run<A: Application>(app: A, raw: &Raw, spec: &str, hooks: &Hooks) 
 }
 
 fn server_info(
+    software: &'static str,
     settings: &Settings,
     errors: &Arc<ErrorLog>,
     executor: rgi::SharedExecutor,
     multithread: bool,
 ) -> Arc<ServerInfo> {
     Arc::new(ServerInfo {
-        software: SOFTWARE.into(),
+        software: software.into(),
         multithread,
         multiprocess: settings.workers > 1,
         run_once: false,
@@ -214,7 +213,13 @@ fn run_async<A: Application>(
         let executor = Arc::new(rgi::TokioBlocking::current(
             settings.server.blocking_threads + settings.server.blocking_queue,
         ));
-        let server = server_info(&settings, &errors, executor, true);
+        let software = match settings.protocol {
+            Protocol::Http => crate::http::SOFTWARE,
+            Protocol::Fastcgi => crate::fastcgi::SOFTWARE,
+            Protocol::Scgi => crate::scgi::SOFTWARE,
+            Protocol::Uwsgi => crate::uwsgi::SOFTWARE,
+        };
+        let server = server_info(software, &settings, &errors, executor, true);
         let listeners = listeners
             .into_iter()
             .map(StdListener::into_tokio)
@@ -266,8 +271,23 @@ fn run_async<A: Application>(
                 }
             }
         });
-        asynchronous::serve(shared, listeners).await;
-        io::Result::Ok(())
+        let (app, config, server) = (
+            Arc::clone(&shared.app),
+            shared.config.clone(),
+            Arc::clone(&shared.server),
+        );
+        let shutdown = control.token();
+        match settings.protocol {
+            Protocol::Http => {
+                asynchronous::serve(shared, listeners).await;
+                Ok(())
+            }
+            Protocol::Fastcgi => {
+                crate::fastcgi::serve(listeners, app, config, server, shutdown).await
+            }
+            Protocol::Scgi => crate::scgi::serve(listeners, app, config, server, shutdown).await,
+            Protocol::Uwsgi => crate::uwsgi::serve(listeners, app, config, server, shutdown).await,
+        }
     });
     // Blocking jobs still running (a hung `rgi::blocking` handler) must not keep the process alive.
     runtime.shutdown_background();
@@ -290,6 +310,7 @@ fn run_sync<A: Application>(
     } = booted;
     let control = Arc::new(Control::new(spec.max_requests));
     let server = server_info(
+        crate::http::SOFTWARE,
         &settings,
         &errors,
         Arc::new(rgi::Inline),

@@ -59,6 +59,11 @@ impl Control {
         }
     }
 
+    /// The token cancelled when draining begins (for the gateway servers' `shutdown`).
+    pub fn token(&self) -> CancellationToken {
+        self.draining.clone()
+    }
+
     /// Begin draining: stop accepting, close connections after their current or next request.
     pub fn drain(&self) {
         self.draining.cancel();
