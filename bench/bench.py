@@ -13,6 +13,7 @@ Settings (environment variables):
     BENCH_WRK_THREADS=2   wrk -t
     BENCH_ONLY=a,b        only these rows (keys from stacks.py); the targets' references are added
     BENCH_IDLE=10000      idle keep-alive connections for the memory check (0: skip it)
+    BENCH_BLOCKING=1      the blocking-application checks (0: skip them)
     BENCH_RESULTS=path    where to append the results (default bench/RESULTS.md; "-" for nowhere)
     BENCH_NOTE=text       a note for RESULTS.md (e.g. "other builds were running")
     BENCH_PORT_BASE=21000 first port; row i uses BASE+10*i (wrk) and BASE+10*i+1 (the app)
@@ -37,12 +38,14 @@ import time
 import urllib.request
 from pathlib import Path
 
-from stacks import IDLE_ROWS, IDLE_TARGET_MIB, STACKS, TARGETS, Stack
+from stacks import BLOCKING_SYNC_THREADS, IDLE_ROWS, IDLE_TARGET_MIB, STACKS, TARGETS, TESTAPP, Stack
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 TARGET_DIR = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 HELLO = Path(os.environ.get("RGI_HELLO", TARGET_DIR / "release" / "hello"))
+# hello built static, with LTO and stripped (bench/run.sh): what a CGI program's start-up costs then.
+HELLO_STATIC = BENCH / ".build" / "static-target" / "hello"
 REFS = BENCH / "refs" / "target" / "release"
 BUILD = BENCH / ".build"
 VENV = BENCH / ".venv"
@@ -55,6 +58,7 @@ CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "50"))
 WRK_THREADS = int(os.environ.get("BENCH_WRK_THREADS", "2"))
 ONLY = [k for k in os.environ.get("BENCH_ONLY", "").split(",") if k]
 IDLE = int(os.environ.get("BENCH_IDLE", "10000"))
+BLOCKING = os.environ.get("BENCH_BLOCKING", "1") != "0"
 RESULTS = os.environ.get("BENCH_RESULTS", str(BENCH / "RESULTS.md"))
 NOTE = os.environ.get("BENCH_NOTE", "")
 PORT_BASE = int(os.environ.get("BENCH_PORT_BASE", "21000"))
@@ -256,6 +260,7 @@ def features():
     )
     for name in ("ref-hyper", "ref-axum", "ref-actix"):
         have[name] = None if os.access(REFS / name, os.X_OK) else f"{REFS / name} not built"
+    have["hello-static"] = None if os.access(HELLO_STATIC, os.X_OK) else f"{HELLO_STATIC} not built"
     have["libfcgi"] = None if os.access(BUILD / "hello-fcgi", os.X_OK) else "bench/.build/hello-fcgi not built"
     have["c-cgi"] = None if os.access(BUILD / "hello-cgi", os.X_OK) else "bench/.build/hello-cgi not built"
     have["venv"] = None if os.access(VENV / "bin" / "gunicorn", os.X_OK) else "bench/.venv missing"
@@ -283,6 +288,7 @@ def placeholders(index, run_dir):
         "@DIR@": str(run_dir),
         "@BENCH@": str(BENCH),
         "@HELLO@": str(HELLO),
+        "@HELLO_STATIC@": str(HELLO_STATIC),
         "@RELEASE@": str(TARGET_DIR / "release"),
         "@REFS@": str(REFS),
         "@BUILD@": str(BUILD),
@@ -323,12 +329,12 @@ def get(url, timeout=2.0):
         return response.status, response.read()
 
 
-def wait_http(url, deadline):
+def wait_http(url, deadline, expect=b"Hello World"):
     last = "no answer"
     while time.monotonic() < deadline:
         try:
             status, body = get(url)
-            if status == 200 and b"Hello World" in body:
+            if status == 200 and expect in body:
                 return None
             last = f"status {status}, body {body[:80]!r}"
         except Exception as e:  # noqa: BLE001 (any failure means: not ready yet)
@@ -353,7 +359,7 @@ def spawn(tracked, cmd, log_path):
 
 def start(stack, index, round_no):
     """Start the row; return (Tracked, url) or raise RuntimeError with what went wrong."""
-    run_dir = RUNS / f"{stack.key}-r{round_no}"
+    run_dir = RUNS / f"{stack.key}-{round_no}" if isinstance(round_no, str) else RUNS / f"{stack.key}-r{round_no}"
     if run_dir.exists():
         shutil.rmtree(run_dir)
     (run_dir / "tmp").mkdir(parents=True)
@@ -397,8 +403,8 @@ def start(stack, index, round_no):
         else:
             raise RuntimeError(f"unknown front server {stack.front}")
         spawn(tracked, cmd, run_dir / "front.log")
-    url = f"http://127.0.0.1:{subs['@PORT@']}/hello"
-    problem = wait_http(url, deadline)
+    url = f"http://127.0.0.1:{subs['@PORT@']}{stack.path}"
+    problem = wait_http(url, deadline, stack.expect.encode())
     if problem:
         raise RuntimeError(f"no hello from {url} within {START_TIMEOUT:.0f} s ({problem}); logs in {run_dir}")
     tracked.refresh()
@@ -416,18 +422,26 @@ def ms(text):
     return float(m.group(1)) * UNITS[m.group(2)] if m else float("nan")
 
 
-def run_wrk(url, seconds, latency=False):
+def wrk_command(url, seconds, connections=None, latency=False):
+    connections = connections or CONNECTIONS
+    cmd = ["wrk", f"-t{min(WRK_THREADS, connections)}", f"-c{connections}", f"-d{seconds}s", "--timeout", "2s"]
+    return cmd + (["--latency"] if latency else []) + [url]
+
+
+def run_wrk(url, seconds, latency=False, connections=None):
     """Run wrk; return (parsed output, wrk's own CPU seconds)."""
-    cmd = ["wrk", f"-t{WRK_THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "2s"]
-    if latency:
-        cmd.append("--latency")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=seconds + 60)
+    out = subprocess.run(wrk_command(url, seconds, connections, latency), capture_output=True, text=True,
+                         timeout=seconds + 60)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     wrk_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     text = out.stdout + out.stderr
     if out.returncode != 0:
         raise RuntimeError(f"wrk failed: {text.strip()[:300]}")
+    return parse_wrk(text), wrk_cpu
+
+
+def parse_wrk(text):
     result = {"rps": 0.0, "p50": float("nan"), "p99": float("nan"), "errors": 0, "requests": 0}
     m = re.search(r"Requests/sec:\s+([\d.]+)", text)
     if m:
@@ -445,7 +459,7 @@ def run_wrk(url, seconds, latency=False):
     m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     if m:
         result["errors"] += int(m.group(1))
-    return result, wrk_cpu
+    return result
 
 
 def measure(stack, index, round_no):
@@ -512,6 +526,74 @@ def idle_connections(stack, index, count):
             s.close()
         RUNNING.remove(tracked)
         tracked.stop()
+
+
+def blocking_checks(index, have):
+    """The blocking-application targets, with the tests' app (stacks.TESTAPP): the sync worker's
+    throughput on a 100 ms blocking handler grows with its threads; on the async worker a blocking
+    handler never stalls other requests. Returns markdown lines."""
+    testapp = render(TESTAPP, placeholders(index, RUNS))
+    if not os.access(testapp, os.X_OK):
+        return [f"Not run: {testapp} not built (cargo build --release --bins)."]
+    if have.get("rgi-workers"):
+        return [f"Not run: {have['rgi-workers']}."]
+    seconds = max(3, min(DURATION, 5))
+    sleep_path = "/sleep?ms=100"
+    lines = [
+        f"Blocking application (tests' testapp: `{sleep_path}` blocks its thread 100 ms; wrk {seconds} s each):",
+        "",
+        "| check | setting | result | ideal | |",
+        "|---|---|---:|---:|---|",
+    ]
+    rates = {}
+    for threads in BLOCKING_SYNC_THREADS:
+        stack = Stack(f"block-sync-{threads}", "", app=f"{testapp} -w 1 -k sync --threads {threads} "
+                      "--bind 127.0.0.1:@PORT@", path="/fast", expect="fast")
+        tracked, url = start(stack, index, "blocking")
+        try:
+            r, _ = run_wrk(url.replace("/fast", sleep_path), seconds, latency=True, connections=16)
+        finally:
+            RUNNING.remove(tracked)
+            tracked.stop()
+        rates[threads] = r["rps"]
+        lines.append(f"| sync worker, {sleep_path} | `-w 1 -k sync --threads {threads}`, wrk -c16 | "
+                     f"{r['rps']:.1f} req/s, {r['errors']} errors | {threads * 10} req/s | |")
+        log(f"bench: blocking sync threads={threads}: {r['rps']:.1f} req/s, errors {r['errors']}")
+    low, high = BLOCKING_SYNC_THREADS[0], BLOCKING_SYNC_THREADS[-1]
+    if rates.get(low):
+        scale = rates[high] / rates[low]
+        ideal = high / low
+        lines.append(f"| sync worker scales with threads | {high} threads / {low} threads | {scale:.2f}× | "
+                     f"{ideal:.0f}× | {'met' if scale >= 0.8 * ideal else 'missed'} (≥ 80% of ideal) |")
+
+    stack = Stack("block-async", "", app=f"{testapp} -w 1 -k async --threads 2 --bind 127.0.0.1:@PORT@",
+                  path="/fast", expect="fast")
+    tracked, url = start(stack, index, "blocking")
+    try:
+        alone, _ = run_wrk(url, seconds, latency=True, connections=4)
+        sleeper = subprocess.Popen(wrk_command(url.replace("/fast", sleep_path), seconds + 2, 16),
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            time.sleep(1)
+            loaded, _ = run_wrk(url, seconds, latency=True, connections=4)
+            sleeper_out, _ = sleeper.communicate(timeout=seconds + 60)
+        finally:
+            if sleeper.poll() is None:
+                sleeper.kill()
+                sleeper.wait()
+        slept = parse_wrk(sleeper_out)
+    finally:
+        RUNNING.remove(tracked)
+        tracked.stop()
+    lines.append(f"| async worker, /fast alone | `-w 1 -k async --threads 2`, wrk -c4 | {alone['rps']:,.0f} req/s, "
+                 f"p99 {alone['p99']:.2f} ms | | |")
+    stalled = loaded["p99"] >= 100 or loaded["errors"] > 0 or not loaded["rps"]
+    lines.append(f"| async worker, /fast while 16 connections sit in {sleep_path} | same, wrk -c4 + wrk -c16 | "
+                 f"{loaded['rps']:,.0f} req/s, p99 {loaded['p99']:.2f} ms, {loaded['errors']} errors "
+                 f"(sleepers: {slept['rps']:.0f} req/s) | p99 < 100 ms | "
+                 f"{'missed: stalled' if stalled else 'met: never stalls'} |")
+    log(f"bench: blocking async: /fast alone p99 {alone['p99']:.2f} ms, with sleepers p99 {loaded['p99']:.2f} ms")
+    return lines
 
 
 # ---------------------------------------------------------------------------------------------
@@ -616,6 +698,9 @@ def table(stacks, summary, unavailable, failures):
         if s.key in failures:
             lines.append(f"| {name} | failed: {failures[s.key]} | | | | | | | | | |")
             continue
+        if s.key not in summary:
+            lines.append(f"| {name} | not measured (0 rounds) | | | | | | | | | |")
+            continue
         r = summary[s.key]
         ref = s.group if s.group and s.group != s.key else None
         ratio = "–"
@@ -682,7 +767,7 @@ def main():
                 continue
             try:
                 r = measure(stack, index, round_no)
-            except RuntimeError as e:
+            except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
                 failures[stack.key] = str(e)
                 log(f"bench: round {round_no} {stack.key}: FAILED: {e}")
                 continue
@@ -701,7 +786,7 @@ def main():
             index, stack = match[0]
             try:
                 before, with_conns, answered = idle_connections(stack, index, IDLE)
-            except (RuntimeError, OSError) as e:
+            except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
                 idle_lines.append(f"| {stack.name} | failed: {e} | | | |")
                 continue
             per_conn = (with_conns - before) * 1024 * 1024 / max(1, answered)
@@ -710,17 +795,26 @@ def main():
                               f"{per_conn / 1024:.1f} KiB | {verdict} |")
             log(f"bench: idle {key}: {before:.1f} MiB → {with_conns:.1f} MiB with {answered} connections")
 
+    blocking_lines = []
+    if BLOCKING and not ONLY:
+        try:
+            blocking_lines = blocking_checks(len(STACKS) + 1, have)
+        except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+            blocking_lines = [f"Blocking application checks failed: {e}"]
+
     out = table(stacks, summary, unavailable, failures)
     if idle_lines:
         out += (f"\n\nMemory with {IDLE:,} idle keep-alive connections (each made one request; target for RGI's "
                 f"async worker: ≤ {IDLE_TARGET_MIB} MiB):\n\n"
                 "| server | RSS MiB idle | RSS MiB with the connections | answered | per connection | target |\n"
                 "|---|---:|---:|---:|---:|---|\n" + "\n".join(idle_lines))
+    if blocking_lines:
+        out += "\n\n" + "\n".join(blocking_lines)
     print()
     print(out)
 
     if RESULTS != "-":
-        kind = "full" if ROUNDS >= 4 and DURATION >= 8 else "smoke"
+        kind = "full" if ROUNDS >= 4 and DURATION >= 5 else "short"
         vers = versions()
         header = [
             f"## {started:%Y-%m-%d %H:%M} UTC — {kind} run",

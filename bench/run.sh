@@ -2,8 +2,8 @@
 # The benchmark in one command: installs what it needs (apt, a Python venv, cargo builds), then runs
 # every stack on 127.0.0.1 with wrk, prints the table with ratios and appends it to bench/RESULTS.md.
 #
-#   bench/run.sh                                  # the full run (4 rounds × 8 s per row, ~15 minutes)
-#   BENCH_ROUNDS=1 BENCH_DURATION=2 BENCH_WARMUP=1 BENCH_IDLE=0 bench/run.sh   # a smoke run (< 2 min)
+#   bench/run.sh          # the full run (4 rounds × (2 s warm-up + 8 s) per row, ~19 minutes)
+#   BENCH_ROUNDS=1 BENCH_DURATION=2 BENCH_WARMUP=1 BENCH_IDLE=0 BENCH_BLOCKING=0 bench/run.sh   # smoke
 #
 # Settings are environment variables (see bench/README.md); BENCH_SKIP_SETUP=1 skips the installs
 # and builds.
@@ -76,6 +76,14 @@ setup_rust() {
   cargo build --release --bins --quiet
   # The reference servers: a separate cargo project with its own lock file and target folder.
   cargo build --release --quiet --manifest-path "$BENCH/refs/Cargo.toml"
+  # hello again, built as a CGI program should be (statically linked, LTO, stripped): the
+  # rgi-cgi-static row. Its own target folder, so the shared one keeps its usual flags.
+  local host
+  host="$(rustc -vV | sed -n 's/^host: //p')"
+  CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_PROFILE_RELEASE_DEBUG=0 \
+    CARGO_PROFILE_RELEASE_STRIP=true RUSTFLAGS="-C target-feature=+crt-static" \
+    cargo build --release --quiet -p example-hello --target "$host" --target-dir "$BENCH/.build/static-target"
+  cp "$BENCH/.build/static-target/$host/release/hello" "$BENCH/.build/static-target/hello"
 }
 
 if [ "${BENCH_SKIP_SETUP:-0}" != 1 ]; then

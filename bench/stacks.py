@@ -7,6 +7,7 @@ Placeholders in commands and config files (filled by bench.py for each row and r
     @DIR@       the row's run folder (logs, rendered configs, pid files, staged CGI programs)
     @BENCH@     the bench/ folder
     @HELLO@     RGI's hello example (target/release/hello)
+    @HELLO_STATIC@  the same hello built static, with LTO, stripped (bench/.build/static-target; run.sh)
     @RELEASE@   RGI's release binaries (target/release), for other examples
     @REFS@      the Rust reference servers (bench/refs/target/release)
     @BUILD@     the C programs (bench/.build)
@@ -28,6 +29,8 @@ A row's fields:
     pidfile  the app command exits after forking (spawn-fcgi): the PIDs to track and stop are read
              from this file
     stage    files to copy into the run folder before starting, {"www/hello": "@BUILD@/hello-cgi"}
+    path     the path wrk requests (default /hello); the row is ready when it answers 200 with
+    expect   this text in the body (default "Hello World")
 """
 
 from dataclasses import dataclass, field
@@ -44,6 +47,8 @@ class Stack:
     group: str | None = None
     pidfile: str | None = None
     stage: dict[str, str] = field(default_factory=dict)
+    path: str = "/hello"  # what wrk requests; the row is ready when it answers 200 with `expect`
+    expect: str = "Hello World"
 
 
 RGI = "@HELLO@ --threads 2"
@@ -105,6 +110,9 @@ STACKS = [
     # CGI: a process per request.
     Stack("rgi-cgi", "lighttpd mod_cgi → RGI hello (CGI)", front="lighttpd/cgi.conf",
           stage={"www/hello": "@HELLO@"}, needs=("rgi-cgi", "lighttpd"), group="c-cgi"),
+    Stack("rgi-cgi-static", "lighttpd mod_cgi → RGI hello (CGI; static, LTO, stripped build)",
+          front="lighttpd/cgi.conf", stage={"www/hello": "@HELLO_STATIC@"}, needs=("rgi-cgi", "hello-static", "lighttpd"),
+          group="c-cgi"),
     Stack("c-cgi", "lighttpd mod_cgi → C CGI program", front="lighttpd/cgi.conf",
           stage={"www/hello": "@BUILD@/hello-cgi"}, needs=("c-cgi", "lighttpd"), ref=True, group="c-cgi"),
     Stack("c-cgi-fcgiwrap", "nginx → fcgiwrap ×2 → C CGI program",
@@ -122,8 +130,14 @@ TARGETS = [
     ("nginx→RGI FastCGI keep_conn on ≥ 1.0× nginx→C libfcgi", "rgi-fcgi-keep", "libfcgi", 1.0),
     ('RGI HTTP direct ≥ 20× "3.0"', "rgi-http", "webpy-gevent", 20.0),
     ("lighttpd→RGI CGI ≥ 0.9× C CGI", "rgi-cgi", "c-cgi", 0.9),
+    ("lighttpd→RGI CGI (static LTO build) ≥ 0.9× C CGI", "rgi-cgi-static", "c-cgi", 0.9),
 ]
 
 # Rows measured for memory with many idle keep-alive connections (BENCH_IDLE connections each).
-IDLE_ROWS = ["rgi-http", "hyper", "axum", "actix"]
+IDLE_ROWS = ["rgi-http", "rgi-async-1", "hyper", "axum", "actix"]
 IDLE_TARGET_MIB = 64
+
+# The blocking-application checks use the end-to-end tests' app (tests/src/bin/testapp.rs):
+# /sleep?ms=100 blocks its thread for 100 ms (rgi::blocking), /fast answers at once.
+TESTAPP = "@RELEASE@/testapp"
+BLOCKING_SYNC_THREADS = (2, 8)  # the sync worker's throughput on /sleep should grow with its threads
