@@ -724,6 +724,13 @@ mod tests {
     }
 
     #[test]
+    fn the_combined_command_line_has_no_clashing_flags() {
+        // clap panics (in debug builds, at every start) if the launcher and the process manager
+        // ever claim the same argument name or short flag.
+        command().debug_assert();
+    }
+
+    #[test]
     fn gunicorn_short_flags_parse() {
         let r = raw(&["-w", "4", "-k", "sync", "--threads", "8", "-t", "5"]);
         assert!(r.wants_arbiter());
