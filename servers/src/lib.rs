@@ -36,7 +36,7 @@ pub mod launch;
 pub mod scgi;
 pub mod settings;
 pub mod uwsgi;
-pub mod worker;
+mod worker;
 
 /// CGI meta-variables as (name, value) byte pairs, borrowed from a request's header block (FastCGI
 /// `PARAMS`, an SCGI netstring, a uwsgi vars block), in the order sent.

@@ -16,7 +16,7 @@ use crate::bind::Listener;
 
 /// Serve on `listeners` until the worker drains, then finish open connections within the
 /// configured graceful timeout and return. Runs inside a multi-thread tokio runtime.
-pub async fn serve<A: Application>(shared: Arc<Shared<A>>, listeners: Vec<Listener>) {
+pub(crate) async fn serve<A: Application>(shared: Arc<Shared<A>>, listeners: Vec<Listener>) {
     let builder = Arc::new(connection_builder(&shared.config, true));
     let tracker = TaskTracker::new();
     let epoch = Instant::now();

@@ -14,8 +14,8 @@
 //! Not supported: HTTP/2, TLS, upgrades; requests hyper itself refuses (malformed heads, 431) are not
 //! in the access log.
 
-pub mod asynchronous;
-pub mod sync;
+pub(crate) mod asynchronous;
+pub(crate) mod sync;
 
 use std::any::Any;
 use std::io;
@@ -41,7 +41,7 @@ use crate::config::Config;
 
 /// State a worker process shares between its connections and its supervisor.
 #[derive(Debug)]
-pub struct Control {
+pub(crate) struct Control {
     draining: CancellationToken,
     served: AtomicU64,
     max_requests: u64,
@@ -50,7 +50,7 @@ pub struct Control {
 
 impl Control {
     /// A worker that recycles itself after `max_requests` requests (0 = never).
-    pub fn new(max_requests: u64) -> Self {
+    pub(crate) fn new(max_requests: u64) -> Self {
         Control {
             draining: CancellationToken::new(),
             served: AtomicU64::new(0),
@@ -60,32 +60,27 @@ impl Control {
     }
 
     /// The token cancelled when draining begins (for the gateway servers' `shutdown`).
-    pub fn token(&self) -> CancellationToken {
+    pub(crate) fn token(&self) -> CancellationToken {
         self.draining.clone()
     }
 
     /// Begin draining: stop accepting, close connections after their current or next request.
-    pub fn drain(&self) {
+    pub(crate) fn drain(&self) {
         self.draining.cancel();
     }
 
     /// Whether draining began.
-    pub fn is_draining(&self) -> bool {
+    pub(crate) fn is_draining(&self) -> bool {
         self.draining.is_cancelled()
     }
 
     /// Resolves when draining begins.
-    pub fn drained(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+    pub(crate) fn drained(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
         self.draining.cancelled()
     }
 
-    /// Requests served so far.
-    pub fn served(&self) -> u64 {
-        self.served.load(Ordering::Relaxed)
-    }
-
     /// Whether the worker reached `--max-requests` (it then drains and exits).
-    pub fn is_retiring(&self) -> bool {
+    pub(crate) fn is_retiring(&self) -> bool {
         self.retiring.load(Ordering::Relaxed)
     }
 
@@ -99,21 +94,21 @@ impl Control {
 }
 
 /// Everything a connection needs to serve requests.
-pub struct Shared<A> {
+pub(crate) struct Shared<A> {
     /// The application.
-    pub app: Arc<A>,
+    pub(crate) app: Arc<A>,
     /// Limits, mount point, graceful timeout.
-    pub config: Config,
+    pub(crate) config: Config,
     /// `rgi.*` server facts (executor, errors).
-    pub server: Arc<ServerInfo>,
+    pub(crate) server: Arc<ServerInfo>,
     /// The access log, if any.
-    pub access_log: Option<Arc<AccessLog>>,
+    pub(crate) access_log: Option<Arc<AccessLog>>,
     /// Per-request deadline for the application's future.
-    pub request_timeout: Option<Duration>,
+    pub(crate) request_timeout: Option<Duration>,
     /// Draining and request counting.
-    pub control: Arc<Control>,
+    pub(crate) control: Arc<Control>,
     /// Whether file bodies are read through tokio (async workers) or directly (sync workers).
-    pub tokio_files: bool,
+    pub(crate) tokio_files: bool,
 }
 
 impl<A> std::fmt::Debug for Shared<A> {
@@ -430,7 +425,7 @@ struct Pending {
 
 /// The response body as hyper sees it: counts bytes, turns a panic in the application's stream into
 /// an aborted connection, and writes the access-log line when the body ends or is dropped.
-pub struct LoggedBody {
+pub(crate) struct LoggedBody {
     inner: Body,
     bytes: u64,
     started: Instant,

@@ -24,7 +24,7 @@ use crate::bind::{Listener, Peer, StdListener, Stream};
 
 /// The serving threads of one sync worker.
 #[derive(Debug)]
-pub struct Pool {
+pub(crate) struct Pool {
     busy: Vec<Arc<AtomicU64>>,
     alive: Arc<AtomicUsize>,
     done: Arc<Notify>,
@@ -46,7 +46,7 @@ impl Pool {
     /// # Errors
     ///
     /// When a listener cannot be duplicated or a thread cannot start.
-    pub fn start<A: Application>(
+    pub(crate) fn start<A: Application>(
         shared: Arc<Shared<A>>,
         listeners: &[StdListener],
         threads: usize,
@@ -99,7 +99,7 @@ impl Pool {
 
     /// How long the longest-running current request has been running (`None` when all threads are
     /// idle).
-    pub fn longest_busy(&self) -> Option<Duration> {
+    pub(crate) fn longest_busy(&self) -> Option<Duration> {
         let now = self.epoch.elapsed().as_millis() as u64 + 1;
         self.busy
             .iter()
@@ -110,7 +110,7 @@ impl Pool {
     }
 
     /// Resolves when every serving thread has finished (after the worker drained).
-    pub async fn finished(&self) {
+    pub(crate) async fn finished(&self) {
         loop {
             let notified = self.done.notified();
             if self.alive.load(Ordering::SeqCst) == 0 {
@@ -121,12 +121,12 @@ impl Pool {
     }
 
     /// Threads still serving.
-    pub fn alive(&self) -> usize {
+    pub(crate) fn alive(&self) -> usize {
         self.alive.load(Ordering::SeqCst)
     }
 
     /// Detach the threads (the process is about to exit).
-    pub fn detach(self) {
+    pub(crate) fn detach(self) {
         drop(self.handles);
     }
 }
