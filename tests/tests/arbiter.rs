@@ -1069,3 +1069,39 @@ fn scgi_workers_reload_on_hup_without_a_failed_request() {
     let last = reply_pid(&scgi_get(&addr).unwrap()).unwrap();
     assert!(new.contains(&last));
 }
+
+#[test]
+fn a_crash_loop_backs_off_and_stops_the_master() {
+    let _serial = serial();
+    let dir = temp_dir("crash");
+    let log = dir.join("hooks.log");
+    let errors = dir.join("error.log");
+    let started = Instant::now();
+    let mut server = Server::start_with_env(
+        "hooked",
+        &["-w", "2", "--error-logfile", errors.to_str().unwrap()],
+        &[("HOOK_LOG", log.to_str().unwrap()), ("HOOK_PANIC", "1")],
+    );
+    let status = server.wait_exit(Duration::from_secs(30));
+    let took = started.elapsed();
+    let boots = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .count();
+    let text = std::fs::read_to_string(&errors).unwrap_or_default();
+    println!("crash loop: {boots} worker boots, master exited {status:?} after {took:?}");
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(i32::from(rgi_servers::arbiter::EXIT_CRASH_LOOP)),
+        "{text}"
+    );
+    assert!(text.contains("crash loop"), "{text}");
+    assert!(
+        text.contains("next worker in 400ms"),
+        "backoff doubles: {text}"
+    );
+    // Two at start, then one per backoff step until the fifth rapid failure: not a spin.
+    assert!((5..=7).contains(&boots), "{boots} boots");
+    assert!(took >= Duration::from_millis(700), "backed off: {took:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
