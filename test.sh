@@ -26,4 +26,4 @@ cargo build --workspace --bins --quiet
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo fmt --all -- --check
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
-cargo test --workspace
+cargo test --workspace --no-fail-fast
