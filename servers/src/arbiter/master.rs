@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
-use super::{say, spawn, Action, Arbiter, Event, ExitKind, Policy, Signal, WorkerId, UPGRADE_ENV};
+use super::{
+    say, spawn, Action, Arbiter, Event, ExitKind, Policy, Signal, StartError, WorkerId, UPGRADE_ENV,
+};
 use crate::accesslog::{ErrorLog, LogFile};
 use crate::bind::{Bind, StdListener};
 use crate::settings::{LogLevel, Raw, Settings};
@@ -56,19 +58,18 @@ enum Origin {
 fn adopt_all(
     fds: impl Iterator<Item = i32>,
     settings: &Settings,
-    what: &str,
-) -> Result<Vec<StdListener>, String> {
+) -> Result<Vec<StdListener>, StartError> {
     fds.map(|fd| {
         Bind::Fd(fd)
             .listen(settings.bind_options)
-            .map_err(|e| format!("{what} fd://{fd}: {e}"))
+            .map_err(|source| StartError::Descriptor { fd, source })
     })
     .collect()
 }
 
 /// The listeners: inherited from a previous master (USR2), from systemd (`LISTEN_FDS` descriptors
 /// from 3 on, when `LISTEN_PID` is this process; `--bind` is then ignored), or bound from `--bind`.
-fn bind_all(settings: &Settings) -> Result<(Vec<StdListener>, Origin), String> {
+fn bind_all(settings: &Settings) -> Result<(Vec<StdListener>, Origin), StartError> {
     if let Some(fds) = std::env::var_os(UPGRADE_ENV) {
         let predecessor = std::env::var("RGI_MASTER_PID")
             .ok()
@@ -76,12 +77,13 @@ fn bind_all(settings: &Settings) -> Result<(Vec<StdListener>, Origin), String> {
         let fds = fds.to_string_lossy().into_owned();
         let numbers = fds
             .split(',')
-            .map(|fd| {
-                fd.parse::<i32>()
-                    .map_err(|_| format!("bad {UPGRADE_ENV} {fds:?}"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let listeners = adopt_all(numbers.into_iter(), settings, "inherited")?;
+            .map(|fd| fd.parse::<i32>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| StartError::Environment {
+                variable: UPGRADE_ENV,
+                value: fds.clone(),
+            })?;
+        let listeners = adopt_all(numbers.into_iter(), settings)?;
         return Ok((listeners, Origin::Upgrade(predecessor)));
     }
     let for_us = std::env::var("LISTEN_PID")
@@ -95,7 +97,7 @@ fn bind_all(settings: &Settings) -> Result<(Vec<StdListener>, Origin), String> {
             .and_then(|n| n.parse::<i32>().ok()),
     ) {
         if count > 0 {
-            let listeners = adopt_all(3..3 + count, settings, "systemd LISTEN_FDS")?;
+            let listeners = adopt_all(3..3 + count, settings)?;
             return Ok((listeners, Origin::Systemd));
         }
     }
@@ -104,7 +106,10 @@ fn bind_all(settings: &Settings) -> Result<(Vec<StdListener>, Origin), String> {
         .iter()
         .map(|bind| {
             bind.listen(settings.bind_options)
-                .map_err(|e| format!("cannot listen on {bind}: {e}"))
+                .map_err(|source| StartError::Listen {
+                    bind: bind.clone(),
+                    source,
+                })
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok((listeners, Origin::Bound))

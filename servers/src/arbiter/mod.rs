@@ -269,6 +269,74 @@ pub(crate) fn say(message: fmt::Arguments<'_>) {
     let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
 }
 
+/// Why a master or a worker could not start.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The settings are invalid.
+    Settings(SettingsError),
+    /// An internal environment variable ([`WORKER_ENV`], [`UPGRADE_ENV`]) is malformed.
+    Environment {
+        /// The variable.
+        variable: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// A listener cannot be bound.
+    Listen {
+        /// The address.
+        bind: crate::bind::Bind,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// An inherited descriptor (listener or heartbeat) cannot be adopted.
+    Descriptor {
+        /// Its number.
+        fd: i32,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A log file cannot be opened.
+    Log {
+        /// The log.
+        target: crate::accesslog::LogTarget,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Settings(e) => write!(f, "arbiter: {e}"),
+            StartError::Environment { variable, value } => {
+                write!(f, "arbiter: malformed {variable}={value:?}")
+            }
+            StartError::Listen { bind, source } => {
+                write!(f, "arbiter: cannot listen on {bind}: {source}")
+            }
+            StartError::Descriptor { fd, source } => {
+                write!(f, "arbiter: inherited descriptor {fd}: {source}")
+            }
+            StartError::Log { target, source } => {
+                write!(f, "arbiter: cannot open log {target}: {source}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Settings(e) => Some(e),
+            StartError::Environment { .. } => None,
+            StartError::Listen { source, .. }
+            | StartError::Descriptor { source, .. }
+            | StartError::Log { source, .. } => Some(source),
+        }
+    }
+}
+
 /// A worker's number within its master.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct WorkerId(pub u64);

@@ -15,7 +15,7 @@ use std::time::Duration;
 use rgi::{Application, Capabilities, Errors, ServerInfo};
 
 use super::spawn::WorkerSpec;
-use super::{say, Hooks, Signal, WorkerInfo, EXIT_BOOT_ERROR};
+use super::{say, Hooks, Signal, StartError, WorkerInfo, EXIT_BOOT_ERROR};
 use crate::accesslog::{AccessLog, ErrorLog, ErrorLogSink, LogFile};
 use crate::bind::StdListener;
 use crate::launch::Protocol;
@@ -54,34 +54,42 @@ struct Booted {
     access: Option<Arc<AccessLog>>,
 }
 
-fn boot(raw: &Raw, spec: &str) -> Result<Booted, String> {
-    let spec = WorkerSpec::decode(spec).map_err(|e| e.to_string())?;
-    let settings = raw.resolve().map_err(|e| e.to_string())?;
+fn boot(raw: &Raw, spec: &str) -> Result<Booted, StartError> {
+    let spec = WorkerSpec::decode(spec).map_err(|_| StartError::Environment {
+        variable: super::WORKER_ENV,
+        value: spec.to_owned(),
+    })?;
+    let settings = raw.resolve().map_err(StartError::Settings)?;
+    let descriptor = |fd| move |source| StartError::Descriptor { fd, source };
     let heartbeat = crate::fd::adopt(spec.heartbeat)
         .map(UnixStream::from)
-        .map_err(|e| format!("heartbeat descriptor {}: {e}", spec.heartbeat))?;
+        .map_err(descriptor(spec.heartbeat))?;
     heartbeat
         .set_nonblocking(true)
-        .map_err(|e| format!("heartbeat: {e}"))?;
+        .map_err(descriptor(spec.heartbeat))?;
     let listeners = spec
         .listeners
         .iter()
         .map(|&fd| {
             crate::fd::adopt(fd)
                 .and_then(StdListener::from_owned_fd)
-                .map_err(|e| format!("listener descriptor {fd}: {e}"))
+                .map_err(descriptor(fd))
         })
         .collect::<Result<Vec<_>, _>>()?;
     // One async worker may hold tens of thousands of connections.
     let _ = crate::fd::raise_nofile_limit();
+    let log_error = |target: &crate::accesslog::LogTarget| {
+        let target = target.clone();
+        move |source| StartError::Log { target, source }
+    };
     let errors = LogFile::open(settings.error_log.clone())
         .map(|f| Arc::new(ErrorLog::new(f, settings.log_level)))
-        .map_err(|e| format!("error log {}: {e}", settings.error_log))?;
+        .map_err(log_error(&settings.error_log))?;
     let access = match &settings.access_log {
         Some(target) => Some(
             LogFile::open(target.clone())
                 .map(|f| Arc::new(AccessLog::new(f, settings.access_log_format.clone())))
-                .map_err(|e| format!("access log {target}: {e}"))?,
+                .map_err(log_error(target))?,
         ),
         None => None,
     };
