@@ -112,6 +112,7 @@ impl LogLevel {
 /// The process-manager flags as the user wrote them (raw stage). Each is `None` when neither the
 /// command line nor its environment variable gave it.
 #[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Process manager (gunicorn-style master and workers)")]
 pub struct ProcessFlags {
     /// Worker processes (starts the process manager) [default: 1].
     #[arg(short = 'w', long, value_name = "N", env = "RGI_WORKERS")]
@@ -136,7 +137,8 @@ pub struct ProcessFlags {
     #[arg(long, value_name = "SECS", env = "RGI_REQUEST_TIMEOUT")]
     pub request_timeout: Option<f64>,
 
-    /// Recycle a worker after this many requests; 0 = never [default: 0].
+    /// Recycle a worker after this many requests; 0 = never [default: 0]. Without the process
+    /// manager (no -w, -k, -c…) this is the launcher's FastCGI in-flight limit instead.
     #[arg(
         long = "max-requests",
         id = "worker_max_requests",
@@ -342,7 +344,19 @@ pub fn command() -> clap::Command {
                 .env("RGI_MAX_REQUESTS_IN_FLIGHT")
         });
     }
-    ProcessFlags::augment_args(base)
+    base = base.mut_arg("threads", |a| {
+        a.help("Threads: async runtime threads (0: one per CPU); sync workers: serving threads per worker [sync default: 1]")
+    });
+    let (about, long_about) = (base.get_about().cloned(), base.get_long_about().cloned());
+    // Deriving `Args` would otherwise replace the program's description with this struct's docs.
+    let mut command = ProcessFlags::augment_args(base);
+    if let Some(about) = about {
+        command = command.about(about);
+    }
+    if let Some(long_about) = long_about {
+        command = command.long_about(long_about);
+    }
+    command
 }
 
 /// The raw stage: what the command line and the environment say.
