@@ -397,38 +397,43 @@ fn graceful_term_finishes_in_flight_requests_and_refuses_only_after_the_listener
             })
         })
         .collect();
-    // New connections until they are refused.
+    // New connections, one request each, until they are refused.
     let stop = Arc::new(AtomicBool::new(false));
     let outcomes = {
         let (addr, stop) = (addr.clone(), Arc::clone(&stop));
         thread::spawn(move || {
-            let (mut ok, mut refused, mut other) = (0u64, 0u64, Vec::new());
+            // 'o' served, 'r' refused, 'x' anything else; `other` says what.
+            let (mut sequence, mut other) = (String::new(), Vec::new());
             for _ in 0..100_000 {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
                 match TcpStream::connect(&addr) {
                     Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
-                        refused += 1;
+                        sequence.push('r');
                         thread::sleep(Duration::from_millis(5));
                     }
-                    Err(e) => other.push(e.to_string()),
+                    Err(e) => {
+                        sequence.push('x');
+                        other.push(e.to_string());
+                    }
                     Ok(mut s) => {
                         let _ = s.set_read_timeout(Some(Duration::from_secs(20)));
                         match exchange(&mut s, "/fast", true) {
-                            Ok(r) if r.status == 200 => {
-                                if refused > 0 {
-                                    other.push("served after a refusal".into());
-                                }
-                                ok += 1;
+                            Ok(r) if r.status == 200 => sequence.push('o'),
+                            Ok(r) => {
+                                sequence.push('x');
+                                other.push(format!("status {}", r.status));
                             }
-                            Ok(r) => other.push(format!("status {}", r.status)),
-                            Err(e) => other.push(e.to_string()),
+                            Err(e) => {
+                                sequence.push('x');
+                                other.push(e.to_string());
+                            }
                         }
                     }
                 }
             }
-            (ok, refused, other)
+            (sequence, other)
         })
     };
     thread::sleep(Duration::from_millis(300));
@@ -438,20 +443,29 @@ fn graceful_term_finishes_in_flight_requests_and_refuses_only_after_the_listener
     let stopped_after = term_at.elapsed();
     thread::sleep(Duration::from_millis(200));
     stop.store(true, Ordering::Relaxed);
-    let (ok, refused, other) = outcomes.join().unwrap();
+    let (sequence, other) = outcomes.join().unwrap();
     for handle in in_flight {
         let (reply, took) = handle.join().unwrap();
         let reply = reply.expect("in-flight request completes");
         assert_eq!(reply.status, 200);
         assert!(took >= Duration::from_millis(1400));
     }
+    let served = sequence.matches('o').count();
+    let refused = sequence.matches('r').count();
     println!(
-        "graceful TERM: 4/4 in-flight 1.5 s requests completed; new connections: {ok} served, {refused} refused, {} other outcomes; master exited after {stopped_after:?}",
+        "graceful TERM: 4/4 in-flight 1.5 s requests completed; new connections: {served} served, then {refused} refused; {} reset at the instant the last listener closed {other:?}; master exited after {stopped_after:?}",
         other.len()
     );
     assert!(matches!(status, Some(s) if s.success()), "{status:?}");
-    assert!(refused > 0, "listeners closed");
-    assert!(other.is_empty(), "{other:?}");
+    // Served until the listeners closed, refused after; nothing served after a refusal. The one
+    // outcome TCP allows at the boundary: a handshake the kernel completed in the microseconds
+    // between the last worker's final accept and its close() is reset by that close.
+    let boundary = sequence.trim_start_matches('o').trim_end_matches('r');
+    assert!(refused > 0, "listeners closed: {sequence}");
+    assert!(
+        boundary.is_empty() || (boundary == "x" && other.iter().all(|e| e.contains("reset"))),
+        "outcomes around the close: {boundary:?} ({other:?})"
+    );
     for pid in workers {
         assert!(!alive(pid));
     }
@@ -1080,7 +1094,12 @@ fn a_crash_loop_backs_off_and_stops_the_master() {
     let mut server = Server::start_with_env(
         "hooked",
         &["-w", "2", "--error-logfile", errors.to_str().unwrap()],
-        &[("HOOK_LOG", log.to_str().unwrap()), ("HOOK_PANIC", "1")],
+        &[
+            ("HOOK_LOG", log.to_str().unwrap()),
+            ("HOOK_PANIC", "1"),
+            // Symbolizing five backtraces of an optimized binary takes seconds.
+            ("RUST_BACKTRACE", "0"),
+        ],
     );
     let status = server.wait_exit(Duration::from_secs(30));
     let took = started.elapsed();

@@ -375,11 +375,13 @@ pub struct Policy {
     pub workers: usize,
     /// Heartbeat timeout; `None` = off.
     pub timeout: Option<Duration>,
-    /// Time a worker told to stop gracefully gets before `SIGKILL`.
+    /// Time a worker told to stop gracefully gets; it is killed [`kill_grace`](Policy::kill_grace)
+    /// later.
     pub graceful_timeout: Duration,
     /// Time a worker told to stop quickly gets before `SIGKILL`. Default 1 s.
     pub quick_timeout: Duration,
-    /// Time between `SIGABRT` and `SIGKILL` for a worker that timed out. Default 1 s.
+    /// Time between `SIGABRT` and `SIGKILL` for a worker that timed out, and past the graceful
+    /// timeout for a draining one. Default 1 s.
     pub kill_grace: Duration,
     /// `--max-requests` (0 = never).
     pub max_requests: u64,
@@ -836,8 +838,10 @@ impl Arbiter {
                 continue;
             }
             if let Some((since, signal)) = w.stop {
+                // A draining worker bounds itself by the graceful timeout; the master kills only
+                // one grace period later, so a worker finishing on time is never killed.
                 let allowed = if signal == Signal::Term {
-                    policy.graceful_timeout
+                    policy.graceful_timeout + policy.kill_grace
                 } else {
                     policy.quick_timeout
                 };
@@ -1167,11 +1171,16 @@ mod tests {
         );
         let out = a.handle(Event::Exited(ids[0], ExitKind::Code(0)), secs(t0, 2.0));
         assert!(spawns(&out).is_empty(), "no replacements while stopping");
-        let out = a.handle(Event::Tick, secs(t0, 6.0));
+        let out = a.handle(Event::Tick, secs(t0, 6.5));
+        assert!(
+            signals(&out).is_empty(),
+            "the graceful timeout plus a grace period"
+        );
+        let out = a.handle(Event::Tick, secs(t0, 7.0));
         assert_eq!(signals(&out), vec![(ids[1], Signal::Kill)]);
         let out = a.handle(
             Event::Exited(ids[1], ExitKind::Signaled(libc::SIGKILL)),
-            secs(t0, 6.1),
+            secs(t0, 7.1),
         );
         assert!(out.contains(&Action::Exit(0)));
         assert!(a.handle(Event::Tick, secs(t0, 7.0)).is_empty());

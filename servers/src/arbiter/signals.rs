@@ -3,7 +3,7 @@
 //! | signal | to the master | to a worker |
 //! |---|---|---|
 //! | `HUP` | reload: re-read the configuration, start a new generation of workers, then gracefully stop the old one once every new worker is ready | — |
-//! | `TERM` | graceful stop: workers finish in-flight and keep-alive requests within `--graceful-timeout`, then are killed | graceful stop |
+//! | `TERM` | graceful stop: workers finish in-flight and keep-alive requests within `--graceful-timeout` (killed 1 s after it) | graceful stop |
 //! | `INT`, `QUIT` | quick stop: workers get `QUIT` and exit at once (killed after 1 s) | quick stop |
 //! | `USR1` | reopen log files, in the master and every worker | reopen log files |
 //! | `USR2` | binary upgrade: re-execute the master's binary, handing it the listeners; the new master writes `PIDFILE.2`; the old one keeps running until told to go (`TERM`) | — |

@@ -338,10 +338,11 @@ fn run_sync<A: Application>(
         .build()?;
     runtime.block_on(async {
         let mut signals = super::signals::listen(&WORKER_SIGNALS)?;
+        // The start hook runs before the first accept, as in async workers.
+        hooks.worker_started(info);
         let pool = sync::Pool::start(shared, &listeners, settings.threads)?;
         // The serving threads hold their own duplicates; once they all finish, the listeners close.
         drop(listeners);
-        hooks.worker_started(info);
         heartbeat.send(b'R');
         let mut ticker = tokio::time::interval(beat_interval(&settings));
         let mut retired = false;
