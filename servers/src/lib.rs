@@ -10,6 +10,9 @@
 //! - [`cgi`]: a CGI/1.1 child, one request per process (lighttpd `mod_cgi`, Apache).
 //! - [`launch`]: [`run`], the one call that gives an application a gunicorn-style command line
 //!   (`--bind`, `--protocol`, limits) and serves it.
+//! - [`arbiter`]: the process manager `run` hands over to with `-w`/`-k`/`-c` — a master and
+//!   re-executed worker processes (sync or async), reloads that drop nothing, gunicorn's signals;
+//!   its options in [`settings`], its logs in [`accesslog`].
 //!
 //! Listening sockets come from [`bind`] (`HOST:PORT`, `unix:PATH`, `fd://N`); settings shared by every
 //! server are in [`config`].
