@@ -1124,3 +1124,31 @@ fn a_crash_loop_backs_off_and_stops_the_master() {
     assert!(took >= Duration::from_millis(700), "backed off: {took:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn sync_workers_reload_under_load_without_a_failed_request() {
+    let _serial = serial();
+    let server = Server::start("hello", &["-w", "2", "-k", "sync", "--threads", "4"]);
+    let addr = server.addr().to_owned();
+    assert!(wait_until(Duration::from_secs(10), || get(&addr, "/").is_ok()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let tally = Arc::new(Tally::default());
+    // Sync workers close every connection after one response; the "kept" clients reconnect.
+    let clients = load(&addr, "/", 2, 2, &stop, &tally);
+    thread::sleep(Duration::from_millis(300));
+    for _ in 0..3 {
+        server.signal("HUP");
+        thread::sleep(Duration::from_millis(700));
+    }
+    thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().unwrap();
+    }
+    let ok = tally.ok.load(Ordering::Relaxed);
+    let failed = tally.failed.load(Ordering::Relaxed);
+    let pids = tally.pids.lock().unwrap().len();
+    println!("sync workers, 3 HUPs under load: {ok} requests answered, {failed} failed, {pids} workers answered");
+    assert_eq!(failed, 0, "{:?}", tally.errors.lock().unwrap());
+    assert!(pids >= 6, "{pids}");
+}
