@@ -136,7 +136,12 @@ class Tracked:
         return st is not None and st[1] == self.known.get(pid)
 
     def cpu_ticks(self):
-        return {pid: proc_stat(pid)[2] for pid in self.refresh() if proc_stat(pid)}
+        ticks = {}
+        for pid in self.refresh():
+            st = proc_stat(pid)  # once: a CGI child may exit between two reads
+            if st is not None:
+                ticks[pid] = st[2]
+        return ticks
 
     def rss_kib(self):
         return sum(proc_rss_kib(pid) for pid in self.refresh())
