@@ -1,14 +1,14 @@
 //! Conversions between RGI and the `http` crate's types, shared by the HTTP server, the tower bridges
 //! and the test client so that an application sees the same environ through each of them.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, StatusCode, Version};
 
-use crate::environ::ServerInfo;
+use crate::environ::{FromHttp, ServerInfo};
 use crate::input::{BodyTooLarge, ShortBody};
 use crate::{
     Application, Body, BoxError, Environ, Input, Overloaded, Response, Scheme, StartResponse,
@@ -89,19 +89,19 @@ where
         input = input.with_limit(max);
     }
 
-    let mut builder = Environ::builder(parts.method, target)
-        .protocol(protocol_name(parts.version))
-        .server(server_name, server_port)
-        .scheme(conn.scheme)
-        .headers(parts.headers)
-        .input(input)
-        .server_info(Arc::clone(server));
-    if let Some(remote) = conn.remote {
-        builder = builder.remote(remote.ip().to_string(), Some(remote.port()));
-    }
-    let mut environ = builder.build();
-    *environ.extensions_mut() = parts.extensions;
-    environ
+    Environ::from_http(FromHttp {
+        method: parts.method,
+        target,
+        protocol: protocol_name(parts.version),
+        server_name,
+        server_port,
+        scheme: conn.scheme,
+        remote: conn.remote.map(|r| (ip_text(r.ip()), r.port())),
+        headers: parts.headers,
+        input,
+        server: Arc::clone(server),
+        extensions: parts.extensions,
+    })
 }
 
 /// `SERVER_NAME` and `SERVER_PORT` for a request.
@@ -133,8 +133,38 @@ fn server_name_port(
         }
     }
     match conn.local {
-        Some(addr) => (Bytes::from(addr.ip().to_string()), addr.port()),
+        Some(addr) => (ip_text(addr.ip()), addr.port()),
         None => (Bytes::from_static(b"localhost"), default_port),
+    }
+}
+
+/// An IP address as `REMOTE_ADDR`/`SERVER_NAME` text. IPv4 (every request's case) is written by hand:
+/// `Display` for `Ipv4Addr` goes through the padding-aware formatter and costs more than the rest of
+/// the environ.
+fn ip_text(ip: IpAddr) -> Bytes {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut out = [0u8; 15];
+            let mut len = 0;
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out[len] = b'.';
+                    len += 1;
+                }
+                if octet >= 100 {
+                    out[len] = b'0' + octet / 100;
+                    len += 1;
+                }
+                if octet >= 10 {
+                    out[len] = b'0' + octet / 10 % 10;
+                    len += 1;
+                }
+                out[len] = b'0' + octet % 10;
+                len += 1;
+            }
+            Bytes::copy_from_slice(&out[..len])
+        }
+        IpAddr::V6(_) => Bytes::from(ip.to_string()),
     }
 }
 
@@ -232,14 +262,18 @@ pub fn error_status(error: &BoxError) -> StatusCode {
 /// `rgi.errors` and answered by [`error_response`].
 pub async fn call_app<A: Application>(app: &A, environ: Environ) -> http::Response<Body> {
     let start = StartResponse::new(environ.method());
-    let errors = environ.errors().clone();
+    // The server facts' handle, not `rgi.errors`' own: servers keep one per connection, so this
+    // reference count is not shared between threads.
+    let server = Arc::clone(environ.server_arc());
     // A reference-counted handle, not a copy: only the error path formats it.
     let uri = environ.request_uri_bytes();
     match app.call(environ, start).await {
         Ok(response) => into_http_response(response),
         Err(error) => {
             let uri = String::from_utf8_lossy(uri.as_deref().unwrap_or_default());
-            errors.log(format_args!("rgi: application error for {uri}: {error}"));
+            server
+                .errors
+                .log(format_args!("rgi: application error for {uri}: {error}"));
             error_response(&error)
         }
     }
@@ -356,5 +390,23 @@ impl EnvironMeta {
                 environ.server_port(),
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_text_matches_display() {
+        let samples = [0u8, 1, 9, 10, 42, 99, 100, 127, 199, 200, 255];
+        for a in samples {
+            for b in samples {
+                let ip = IpAddr::from([a, b, 255 - a, b / 2]);
+                assert_eq!(ip_text(ip), ip.to_string().as_bytes());
+            }
+        }
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(ip_text(v6), "2001:db8::1".as_bytes());
     }
 }

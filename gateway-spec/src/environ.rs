@@ -423,6 +423,11 @@ impl Environ {
         &self.server
     }
 
+    /// The shared handle to the server facts (cloned by `call_app` to report errors afterwards).
+    pub(crate) fn server_arc(&self) -> &Arc<ServerInfo> {
+        &self.server
+    }
+
     /// Replace the facts about the server (a gateway that builds the environ with
     /// [`environ_from_cgi`] attaches its own, e.g. with a per-request `rgi.errors` sink).
     pub fn set_server_info(&mut self, info: Arc<ServerInfo>) {
@@ -763,24 +768,17 @@ pub struct EnvironBuilder {
 
 impl EnvironBuilder {
     fn new(method: Method, request_uri: &str) -> Self {
-        let (path, query) = match request_uri.split_once('?') {
-            Some((p, q)) => (p, q),
-            None => (request_uri, ""),
-        };
-        // An absolute-form target (proxy request) carries scheme and authority before the path.
-        let path = absolute_form_path(path);
-        // authority-form (CONNECT host:port) names no path: PATH_INFO is empty.
-        let path = if path.starts_with('/') || path == "*" {
-            path
-        } else {
-            ""
-        };
+        Self::with_server(method, request_uri, default_server_info())
+    }
+
+    fn with_server(method: Method, request_uri: &str, server: Arc<ServerInfo>) -> Self {
+        let (target, path_info, query_string) = split_target(request_uri);
         let environ = Environ {
             method,
             script_name: Bytes::new(),
-            path_info: percent_decode(path.as_bytes()),
-            query_string: Bytes::copy_from_slice(query.as_bytes()),
-            request_uri: Some(Bytes::copy_from_slice(request_uri.as_bytes())),
+            path_info,
+            query_string,
+            request_uri: Some(target),
             protocol: Bytes::from_static(b"HTTP/1.1"),
             server_name: Bytes::from_static(b"localhost"),
             server_port: 80,
@@ -790,7 +788,7 @@ impl EnvironBuilder {
             headers: HeaderMap::new(),
             vars: Vec::new(),
             input: Input::empty(),
-            server: Arc::new(ServerInfo::default()),
+            server,
             extensions: Extensions::new(),
         };
         EnvironBuilder {
@@ -1049,6 +1047,94 @@ fn absolute_form_path(target: &str) -> &str {
         }
         _ => target,
     }
+}
+
+/// What an HTTP request gives its environ; see [`Environ::from_http`].
+pub(crate) struct FromHttp<'a> {
+    pub(crate) method: Method,
+    pub(crate) target: &'a str,
+    pub(crate) protocol: &'static str,
+    pub(crate) server_name: Bytes,
+    pub(crate) server_port: u16,
+    pub(crate) scheme: Scheme,
+    pub(crate) remote: Option<(Bytes, u16)>,
+    pub(crate) headers: HeaderMap,
+    pub(crate) input: Input,
+    pub(crate) server: Arc<ServerInfo>,
+    pub(crate) extensions: Extensions,
+}
+
+impl Environ {
+    /// The environ of an HTTP request, built in one step: this runs for every request a server
+    /// answers, and the builder's by-value chain costs a copy of the whole environ per call.
+    pub(crate) fn from_http(from: FromHttp<'_>) -> Environ {
+        let (target, path_info, query_string) = split_target(from.target);
+        let (remote_addr, remote_port) = match from.remote {
+            Some((addr, port)) => (Some(addr), Some(port)),
+            None => (None, None),
+        };
+        Environ {
+            method: from.method,
+            script_name: Bytes::new(),
+            path_info,
+            query_string,
+            request_uri: Some(target),
+            protocol: Bytes::from_static(from.protocol.as_bytes()),
+            server_name: from.server_name,
+            server_port: from.server_port,
+            remote_addr,
+            remote_port,
+            scheme: from.scheme,
+            headers: from.headers,
+            vars: Vec::new(),
+            input: from.input,
+            server: from.server,
+            extensions: from.extensions,
+        }
+    }
+}
+
+/// `REQUEST_URI`, `PATH_INFO` and `QUERY_STRING` of a request target. The target is copied once;
+/// `PATH_INFO` (when it needs no decoding) and `QUERY_STRING` are views of that copy.
+fn split_target(request_uri: &str) -> (Bytes, Bytes, Bytes) {
+    let (path, query) = match request_uri.split_once('?') {
+        Some((p, q)) => (p, q),
+        None => (request_uri, ""),
+    };
+    // An absolute-form target (proxy request) carries scheme and authority before the path.
+    let path = absolute_form_path(path);
+    // authority-form (CONNECT host:port) names no path: PATH_INFO is empty.
+    let path = if path.starts_with('/') || path == "*" {
+        path
+    } else {
+        ""
+    };
+    let target = Bytes::copy_from_slice(request_uri.as_bytes());
+    let part = |sub: &str| {
+        if sub.is_empty() {
+            return Bytes::new();
+        }
+        let (base, at) = (request_uri.as_ptr() as usize, sub.as_ptr() as usize);
+        if at >= base && at - base + sub.len() <= request_uri.len() {
+            target.slice(at - base..at - base + sub.len())
+        } else {
+            // "/" made up for an absolute-form target without a path.
+            Bytes::copy_from_slice(sub.as_bytes())
+        }
+    };
+    let path_info = if path.contains('%') {
+        percent_decode(path.as_bytes())
+    } else {
+        part(path)
+    };
+    let query_string = part(query);
+    (target, path_info, query_string)
+}
+
+/// [`ServerInfo::default`], made once per process.
+fn default_server_info() -> Arc<ServerInfo> {
+    static DEFAULT: std::sync::OnceLock<Arc<ServerInfo>> = std::sync::OnceLock::new();
+    Arc::clone(DEFAULT.get_or_init(|| Arc::new(ServerInfo::default())))
 }
 
 /// Percent-decode a path; `%2F` becomes `/` (as CGI servers do; the raw form stays in `REQUEST_URI`).

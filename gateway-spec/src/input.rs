@@ -102,10 +102,15 @@ impl Input {
         B::Error: Into<BoxError>,
     {
         let remaining = body.size_hint().exact();
+        // GET, HEAD, `Content-Length: 0`: nothing to read, nothing to allocate (a larger declared
+        // length given later still ends in `ShortBody`).
+        let source = if body.is_end_stream() {
+            None
+        } else {
+            Some(Box::pin(DataOnly { inner: body }) as Source)
+        };
         Input {
-            source: Some(Box::pin(DataOnly {
-                inner: Box::pin(body),
-            })),
+            source,
             buf: Bytes::new(),
             remaining,
             consumed: 0,
@@ -408,9 +413,12 @@ impl http_body::Body for Input {
     }
 }
 
-/// Keeps only data frames and turns any `Buf` into `Bytes`.
-struct DataOnly<B> {
-    inner: Pin<Box<B>>,
+pin_project_lite::pin_project! {
+    /// Keeps only data frames and turns any `Buf` into `Bytes`.
+    struct DataOnly<B> {
+        #[pin]
+        inner: B,
+    }
 }
 
 impl<B> http_body::Body for DataOnly<B>
@@ -425,8 +433,7 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let inner = self.get_mut().inner.as_mut();
-        inner.poll_frame(cx).map(|f| {
+        self.project().inner.poll_frame(cx).map(|f| {
             f.map(|r| {
                 r.map(|frame| match frame.into_data() {
                     Ok(d) => Frame::data(into_bytes(d)),

@@ -19,8 +19,16 @@ pub struct Limits {
     /// Default 1 GiB; `None` means no limit.
     pub max_body: Option<u64>,
     /// How long a client may take to send a request head, from its first byte on a new connection or
-    /// after the previous response on a kept-alive one (slowloris). Default 30 s.
+    /// after the previous response on a kept-alive one (slowloris); it is also how long a kept-alive
+    /// connection may sit idle. Default 30 s; zero turns the limit off.
     pub header_read_timeout: Duration,
+}
+
+impl Limits {
+    /// The header-read timeout, `None` when turned off (zero).
+    pub fn header_timeout(&self) -> Option<Duration> {
+        Some(self.header_read_timeout).filter(|t| !t.is_zero())
+    }
 }
 
 impl Default for Limits {

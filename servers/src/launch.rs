@@ -106,7 +106,8 @@ pub struct Options {
     #[arg(long, value_name = "BYTES", env = "RGI_LIMIT_REQUEST_BODY", default_value_t = 1 << 30)]
     pub limit_request_body: u64,
 
-    /// Seconds a client may take to send a request head (slowloris guard).
+    /// Seconds a client may take to send a request head (slowloris guard; also the keep-alive idle
+    /// limit); 0 turns it off.
     #[arg(
         long,
         value_name = "SECS",

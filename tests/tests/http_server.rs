@@ -343,6 +343,32 @@ fn a_client_that_sends_its_head_too_slowly_is_disconnected() {
 }
 
 #[test]
+fn the_header_timeout_spares_slow_requests_and_closes_idle_keep_alive_connections() {
+    let server = Server::start("testapp", &["--header-timeout", "1"]);
+    let mut stream = TcpStream::connect(server.addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // The application takes longer than the header timeout: the request is answered.
+    stream
+        .write_all(b"GET /async-sleep?ms=1500 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = stream.read(&mut buf).unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    // Then the connection idles: closed about one timeout after the response.
+    let idle = Instant::now();
+    let rest = read_until_close(&mut stream, Duration::from_secs(10));
+    let waited = idle.elapsed();
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(4),
+        "idle connection closed after {waited:?}"
+    );
+}
+
+#[test]
 fn an_application_panic_gives_500_and_the_server_keeps_serving() {
     let server = Server::start("testapp", &[]);
     assert_eq!(get(&server, "/panic").0, 500);

@@ -52,11 +52,11 @@ impl<A: Application> OneShot<A> {
         let (mut rd, wr) = tokio::io::split(stream);
         let mut wr = WriteSink(wr);
         let mut buf = BytesMut::with_capacity(4096);
-        let read = tokio::time::timeout(
-            self.config.limits.header_read_timeout,
-            read_head(&mut rd, &mut buf, self.limit, parse),
-        )
-        .await;
+        let read_head = read_head(&mut rd, &mut buf, self.limit, parse);
+        let read = match self.config.limits.header_timeout() {
+            Some(limit) => tokio::time::timeout(limit, read_head).await,
+            None => Ok(read_head.await),
+        };
         let head_len = match read {
             Ok(Ok(Some(len))) => len,
             Ok(Ok(None)) | Err(_) => return, // closed or timed out before a whole header

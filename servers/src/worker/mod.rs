@@ -18,15 +18,18 @@ pub(crate) mod asynchronous;
 pub(crate) mod sync;
 
 use std::any::Any;
+use std::collections::HashMap;
+use std::future::Future;
 use std::io;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
+use futures_util::task::AtomicWaker;
 use futures_util::FutureExt;
 use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body::Frame;
@@ -43,9 +46,17 @@ use crate::config::Config;
 #[derive(Debug)]
 pub(crate) struct Control {
     draining: CancellationToken,
+    /// Connections to wake when draining begins (see [`Control::until_drained`]).
+    watchers: Mutex<Watchers>,
     served: AtomicU64,
     max_requests: u64,
     retiring: AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct Watchers {
+    next: u64,
+    wakers: HashMap<u64, Arc<AtomicWaker>>,
 }
 
 impl Control {
@@ -53,6 +64,7 @@ impl Control {
     pub(crate) fn new(max_requests: u64) -> Self {
         Control {
             draining: CancellationToken::new(),
+            watchers: Mutex::default(),
             served: AtomicU64::new(0),
             max_requests,
             retiring: AtomicBool::new(false),
@@ -67,6 +79,26 @@ impl Control {
     /// Begin draining: stop accepting, close connections after their current or next request.
     pub(crate) fn drain(&self) {
         self.draining.cancel();
+        let watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        for waker in watchers.wakers.values() {
+            waker.wake();
+        }
+    }
+
+    /// Resolves when draining begins, like [`drained`](Self::drained), but cheap to poll often: a
+    /// `CancellationToken`'s future takes a process-wide lock on every poll, and a connection's task
+    /// is polled several times per request. This one takes the lock when created and dropped.
+    pub(crate) fn until_drained(&self) -> UntilDrained<'_> {
+        let waker = Arc::new(AtomicWaker::new());
+        let mut watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        let key = watchers.next;
+        watchers.next += 1;
+        watchers.wakers.insert(key, Arc::clone(&waker));
+        UntilDrained {
+            control: self,
+            key,
+            waker,
+        }
     }
 
     /// Whether draining began.
@@ -85,11 +117,46 @@ impl Control {
     }
 
     fn count_request(&self) {
+        if self.max_requests == 0 {
+            return; // nothing to count for: keep this cache line out of every request
+        }
         let n = self.served.fetch_add(1, Ordering::Relaxed) + 1;
         if self.max_requests > 0 && n >= self.max_requests {
             self.retiring.store(true, Ordering::Relaxed);
             self.drain();
         }
+    }
+}
+
+/// See [`Control::until_drained`].
+pub(crate) struct UntilDrained<'a> {
+    control: &'a Control,
+    key: u64,
+    waker: Arc<AtomicWaker>,
+}
+
+impl Future for UntilDrained<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.control.is_draining() {
+            return Poll::Ready(());
+        }
+        self.waker.register(cx.waker());
+        // `drain` sets the flag before it wakes: a drain between the check above and the
+        // registration is seen here.
+        if self.control.is_draining() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl Drop for UntilDrained<'_> {
+    fn drop(&mut self) {
+        let mut watchers = self.control.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        watchers.wakers.remove(&self.key);
     }
 }
 
@@ -127,7 +194,8 @@ fn connection_builder(config: &Config, keep_alive: bool) -> hyper::server::conn:
     builder
         .timer(hyper_util::rt::TokioTimer::new())
         .keep_alive(keep_alive)
-        .header_read_timeout(limits.header_read_timeout)
+        // The header-read timeout is ours (`HeadWatchdog`): hyper's arms a timer for every request.
+        .header_read_timeout(None)
         .max_buf_size(limits.max_head_bytes.max(8192).max(64 * 1024))
         .max_header_size(limits.max_head_bytes.max(8192));
     if limits.max_headers != 100 {
@@ -202,19 +270,30 @@ async fn serve_connection<A: Application>(
     busy: Option<Arc<AtomicU64>>,
     epoch: Instant,
 ) {
-    let service_shared = Arc::clone(&shared);
+    let watchdog = Arc::new(HeadWatchdog::new());
+    let conn = Arc::new(Connection {
+        // A copy per connection, so that the reference count every request's environ takes is not
+        // a cache line the worker's threads pass back and forth.
+        server: Arc::new((*shared.server).clone()),
+        shared: Arc::clone(&shared),
+        peer,
+        watchdog: Arc::clone(&watchdog),
+    });
     let service = hyper::service::service_fn(move |request| {
         if let Some(busy) = &busy {
             // Milliseconds since the worker's epoch, +1 so that 0 means idle.
             busy.store(epoch.elapsed().as_millis() as u64 + 1, Ordering::Relaxed);
         }
-        handle(Arc::clone(&service_shared), peer, request)
+        handle(Arc::clone(&conn), request)
     });
     let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
     tokio::pin!(conn);
+    let head_timeout = shared.config.limits.header_timeout();
     let result = tokio::select! {
+        biased;
         r = conn.as_mut() => Some(r),
-        () = shared.control.drained() => None,
+        () = shared.control.until_drained() => None,
+        () = watchdog.expired(head_timeout) => return, // slowloris or idle keep-alive: close
     };
     let result = match result {
         Some(r) => r,
@@ -239,14 +318,88 @@ async fn serve_connection<A: Application>(
     }
 }
 
-async fn handle<A: Application>(
+/// What every request on one connection shares.
+struct Connection<A> {
     shared: Arc<Shared<A>>,
+    server: Arc<ServerInfo>,
     peer: Peer,
+    watchdog: Arc<HeadWatchdog>,
+}
+
+/// The header-read timeout (`--header-timeout`): a client gets that long to send a request head,
+/// counted from the connection's start or from the end of the previous response (so it also
+/// bounds how long a kept-alive connection may idle). Requests in flight are exempt.
+///
+/// hyper can do this itself, but arms and cancels a timer for every request; this one keeps a
+/// single timer per connection that wakes once per timeout period, and requests only bump two
+/// per-connection counters.
+struct HeadWatchdog {
+    started: Instant,
+    in_flight: AtomicU64,
+    /// Milliseconds from `started` to the end of the last response.
+    idle_since: AtomicU64,
+}
+
+impl HeadWatchdog {
+    fn new() -> Self {
+        HeadWatchdog {
+            started: Instant::now(),
+            in_flight: AtomicU64::new(0),
+            idle_since: AtomicU64::new(0),
+        }
+    }
+
+    /// A request head arrived; the returned guard ends the request when dropped.
+    fn begin(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(Arc::clone(self))
+    }
+
+    /// Resolves when the connection waited `timeout` for a request head (never with `None`).
+    async fn expired(&self, timeout: Option<Duration>) {
+        let Some(timeout) = timeout else {
+            return std::future::pending().await;
+        };
+        let mut deadline = self.started + timeout;
+        loop {
+            tokio::time::sleep_until(deadline.into()).await;
+            // Acquire pairs with the Release in `InFlight::drop`: `idle_since` is then current.
+            if self.in_flight.load(Ordering::Acquire) > 0 {
+                deadline = Instant::now() + timeout;
+                continue;
+            }
+            let idle_since =
+                self.started + Duration::from_millis(self.idle_since.load(Ordering::Relaxed));
+            if idle_since + timeout <= Instant::now() {
+                return;
+            }
+            deadline = idle_since + timeout;
+        }
+    }
+}
+
+/// One request between its head and the end of its response; see [`HeadWatchdog`].
+struct InFlight(Arc<HeadWatchdog>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let w = &self.0;
+        let now = w.started.elapsed().as_millis() as u64;
+        w.idle_since.store(now, Ordering::Relaxed);
+        w.in_flight.fetch_sub(1, Ordering::Release);
+    }
+}
+
+async fn handle<A: Application>(
+    conn: Arc<Connection<A>>,
     request: Request<Incoming>,
 ) -> Result<Response<LoggedBody>, std::convert::Infallible> {
-    let started = Instant::now();
-    let pending = shared.access_log.as_ref().map(|_| {
+    let in_flight = conn.watchdog.begin();
+    let shared = &conn.shared;
+    let peer = conn.peer;
+    let pending = shared.access_log.is_some().then(|| {
         Box::new(Pending {
+            started: Instant::now(),
             remote: peer.remote,
             time: SystemTime::now(),
             method: request.method().as_str().to_owned(),
@@ -261,7 +414,7 @@ async fn handle<A: Application>(
     let mut response = match refuse(&shared.config, &request) {
         Some(refusal) => refusal,
         None => {
-            let conn = ConnInfo {
+            let info = ConnInfo {
                 local: peer.local,
                 remote: peer.remote,
                 scheme: rgi::Scheme::Http,
@@ -269,7 +422,7 @@ async fn handle<A: Application>(
             let limits = InputLimits {
                 max_body: shared.config.limits.max_body,
             };
-            let mut environ = convert::environ_from_request(request, &conn, &shared.server, limits);
+            let mut environ = convert::environ_from_request(request, &info, &conn.server, limits);
             if let Some(mount) = &shared.config.script_name {
                 environ.mount(mount);
             }
@@ -310,7 +463,7 @@ async fn handle<A: Application>(
     Ok(response.map(|body| LoggedBody {
         inner: if tokio_files { tokio_file(body) } else { body },
         bytes: 0,
-        started,
+        _in_flight: in_flight,
         record,
         log: shared.access_log.clone(),
     }))
@@ -415,6 +568,7 @@ impl http_body::Body for ExactLen {
 
 /// The request facts an access-log line needs, captured before the application consumes the request.
 struct Pending {
+    started: Instant,
     remote: Option<std::net::SocketAddr>,
     time: SystemTime,
     method: String,
@@ -428,7 +582,8 @@ struct Pending {
 pub(crate) struct LoggedBody {
     inner: Body,
     bytes: u64,
-    started: Instant,
+    /// Held until the response ends (dropped with the body).
+    _in_flight: InFlight,
     record: Option<(Box<Pending>, u16, HeaderMap)>,
     log: Option<Arc<AccessLog>>,
 }
@@ -453,7 +608,7 @@ impl Drop for LoggedBody {
                 protocol: p.protocol,
                 status,
                 bytes: self.bytes,
-                duration: self.started.elapsed(),
+                duration: p.started.elapsed(),
                 request_headers: p.request_headers,
                 response_headers,
             });
