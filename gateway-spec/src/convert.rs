@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, StatusCode, Version};
 
-use crate::environ::{FromHttp, ServerInfo};
+use crate::environ::{FromHttp, ServerInfo, Target};
 use crate::input::{BodyTooLarge, ShortBody};
 use crate::{
     Application, Body, BoxError, Environ, Input, Overloaded, Response, Scheme, StartResponse,
@@ -63,19 +63,6 @@ where
     B::Error: Into<BoxError>,
 {
     let (parts, body) = request.into_parts();
-    let target = match parts.uri.path_and_query() {
-        Some(pq) if parts.uri.scheme().is_none() => pq.as_str(),
-        _ => "",
-    };
-    let owned_target;
-    let target = if target.is_empty() {
-        // absolute-form, authority-form (CONNECT) or asterisk-form: keep exactly what was sent.
-        owned_target = parts.uri.to_string();
-        owned_target.as_str()
-    } else {
-        target
-    };
-
     let (server_name, server_port) = server_name_port(&parts.headers, parts.uri.authority(), conn);
     let mut input = Input::from_body(body);
     if let Some(len) = parts
@@ -91,7 +78,7 @@ where
 
     Environ::from_http(FromHttp {
         method: parts.method,
-        target,
+        uri: parts.uri,
         protocol: protocol_name(parts.version),
         server_name,
         server_port,
@@ -266,11 +253,11 @@ pub async fn call_app<A: Application>(app: &A, environ: Environ) -> http::Respon
     // reference count is not shared between threads.
     let server = Arc::clone(environ.server_arc());
     // A reference-counted handle, not a copy: only the error path formats it.
-    let uri = environ.request_uri_bytes();
+    let uri = environ.request_uri_handle();
     match app.call(environ, start).await {
         Ok(response) => into_http_response(response),
         Err(error) => {
-            let uri = String::from_utf8_lossy(uri.as_deref().unwrap_or_default());
+            let uri = String::from_utf8_lossy(uri.as_ref().map_or(&[][..], Target::as_bytes));
             server
                 .errors
                 .log(format_args!("rgi: application error for {uri}: {error}"));

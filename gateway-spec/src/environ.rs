@@ -283,9 +283,9 @@ fn invalid(name: &str, reason: &'static str) -> EnvironError {
 pub struct Environ {
     method: Method,
     script_name: Bytes,
-    path_info: Bytes,
-    query_string: Bytes,
-    request_uri: Option<Bytes>,
+    path_info: Text,
+    query_string: Text,
+    request_uri: Option<Target>,
     protocol: Bytes,
     server_name: Bytes,
     server_port: u16,
@@ -329,22 +329,29 @@ impl Environ {
 
     /// `PATH_INFO`: the request path below the mount point, percent-decoded.
     pub fn path_info(&self) -> &[u8] {
-        &self.path_info
+        self.path_info.view(&self.request_uri)
     }
 
     /// `QUERY_STRING`, raw (not decoded).
     pub fn query_string(&self) -> &[u8] {
-        &self.query_string
+        self.query_string.view(&self.request_uri)
     }
 
     /// `REQUEST_URI`: the request target exactly as the client sent it, when the gateway knows it.
     pub fn request_uri(&self) -> Option<&[u8]> {
-        self.request_uri.as_deref()
+        self.request_uri.as_ref().map(Target::as_bytes)
     }
 
     /// `REQUEST_URI` as a cheap, shareable handle (for logging after the environ is gone).
-    pub(crate) fn request_uri_bytes(&self) -> Option<Bytes> {
+    pub(crate) fn request_uri_handle(&self) -> Option<Target> {
         self.request_uri.clone()
+    }
+
+    /// Replace `REQUEST_URI`; `PATH_INFO` and `QUERY_STRING` stop being views of the old one.
+    fn replace_request_uri(&mut self, uri: Option<Target>) {
+        self.path_info = Text::Own(Bytes::copy_from_slice(self.path_info()));
+        self.query_string = Text::Own(Bytes::copy_from_slice(self.query_string()));
+        self.request_uri = uri;
     }
 
     /// `SERVER_PROTOCOL`, e.g. `HTTP/1.1`.
@@ -455,12 +462,16 @@ impl Environ {
         script_name: impl Into<Bytes>,
         path_info: impl Into<Bytes>,
     ) -> Result<(), EnvironError> {
-        let (script_name, path_info) = (script_name.into(), path_info.into());
+        self.set_path_text(script_name.into(), Text::Own(path_info.into()))
+    }
+
+    fn set_path_text(&mut self, script_name: Bytes, path_info: Text) -> Result<(), EnvironError> {
         check_path("SCRIPT_NAME", &script_name)?;
         if &script_name[..] == b"/" {
             return Err(invalid("SCRIPT_NAME", "must not be \"/\" (use \"\")"));
         }
-        if !(path_info.is_empty() || path_info.starts_with(b"/") || &path_info[..] == b"*") {
+        let path = path_info.view(&self.request_uri);
+        if !(path.is_empty() || path.starts_with(b"/") || path == b"*") {
             return Err(invalid("PATH_INFO", "must be empty or start with \"/\""));
         }
         self.script_name = script_name;
@@ -483,7 +494,7 @@ impl Environ {
         if prefix.is_empty() {
             return true;
         }
-        let Some(rest) = self.path_info.strip_prefix(prefix.as_bytes()) else {
+        let Some(rest) = self.path_info().strip_prefix(prefix.as_bytes()) else {
             return false;
         };
         if !(rest.is_empty() || rest.starts_with(b"/")) {
@@ -491,8 +502,9 @@ impl Environ {
         }
         let mut script_name = self.script_name.to_vec();
         script_name.extend_from_slice(prefix.as_bytes());
-        let path_info = self.path_info.slice(prefix.len()..);
-        self.set_path(script_name, path_info).is_ok()
+        let path_info = self.path_info.skip(prefix.len());
+        self.set_path_text(Bytes::from(script_name), path_info)
+            .is_ok()
     }
 
     /// Set `rgi.url_scheme` (and so `HTTPS`), e.g. from a trusted proxy's `X-Forwarded-Proto`.
@@ -519,9 +531,9 @@ impl Environ {
         match key {
             "REQUEST_METHOD" => borrowed(self.method.as_str().as_bytes()),
             "SCRIPT_NAME" => borrowed(&self.script_name),
-            "PATH_INFO" => borrowed(&self.path_info),
-            "QUERY_STRING" => borrowed(&self.query_string),
-            "REQUEST_URI" => self.request_uri.as_deref().and_then(borrowed),
+            "PATH_INFO" => borrowed(self.path_info()),
+            "QUERY_STRING" => borrowed(self.query_string()),
+            "REQUEST_URI" => self.request_uri().and_then(borrowed),
             "SERVER_PROTOCOL" => borrowed(&self.protocol),
             "SERVER_NAME" => borrowed(&self.server_name),
             "SERVER_PORT" => Some(Var(Cow::Owned(self.server_port.to_string().into_bytes()))),
@@ -592,14 +604,14 @@ impl Environ {
             }
             "SCRIPT_NAME" => {
                 let path_info = self.path_info.clone();
-                self.set_path(value, path_info)?;
+                self.set_path_text(value, path_info)?;
             }
             "PATH_INFO" => {
                 let script_name = self.script_name.clone();
                 self.set_path(script_name, value)?;
             }
-            "QUERY_STRING" => self.query_string = value,
-            "REQUEST_URI" => self.request_uri = Some(value),
+            "QUERY_STRING" => self.query_string = Text::Own(value),
+            "REQUEST_URI" => self.replace_request_uri(Some(Target::Bytes(value))),
             "SERVER_PROTOCOL" => self.protocol = value,
             "SERVER_NAME" => self.server_name = value,
             "SERVER_PORT" => {
@@ -772,7 +784,8 @@ impl EnvironBuilder {
     }
 
     fn with_server(method: Method, request_uri: &str, server: Arc<ServerInfo>) -> Self {
-        let (target, path_info, query_string) = split_target(request_uri);
+        let target = Target::Bytes(Bytes::copy_from_slice(request_uri.as_bytes()));
+        let (path_info, query_string) = target_parts(request_uri);
         let environ = Environ {
             method,
             script_name: Bytes::new(),
@@ -980,8 +993,8 @@ where
     }
     let method = method.ok_or(EnvironError::Missing("REQUEST_METHOD"))?;
     let mut environ = EnvironBuilder::new(method, "/").build();
-    environ.path_info = Bytes::new();
-    environ.request_uri = None;
+    environ.replace_request_uri(None);
+    environ.path_info = Text::Own(Bytes::new());
     environ.protocol = Bytes::from_static(b"HTTP/1.0");
     // Paths are applied together at the end so that their order in the input does not matter.
     let (mut script_name, mut path_info) = (Bytes::new(), Bytes::new());
@@ -1036,6 +1049,15 @@ pub(crate) fn parse_digits(value: &[u8]) -> Option<u64> {
 }
 
 /// The path part of an absolute-form request target (`http://host/p` → `/p`); others unchanged.
+/// [`absolute_form_path`], skipping the search for the usual origin-form target.
+fn absolute_form_path_if_any(target: &str) -> &str {
+    if target.starts_with('/') {
+        target
+    } else {
+        absolute_form_path(target)
+    }
+}
+
 fn absolute_form_path(target: &str) -> &str {
     match target.find("://") {
         Some(i) if !target[..i].contains('/') => {
@@ -1050,9 +1072,9 @@ fn absolute_form_path(target: &str) -> &str {
 }
 
 /// What an HTTP request gives its environ; see [`Environ::from_http`].
-pub(crate) struct FromHttp<'a> {
+pub(crate) struct FromHttp {
     pub(crate) method: Method,
-    pub(crate) target: &'a str,
+    pub(crate) uri: http::Uri,
     pub(crate) protocol: &'static str,
     pub(crate) server_name: Bytes,
     pub(crate) server_port: u16,
@@ -1067,8 +1089,20 @@ pub(crate) struct FromHttp<'a> {
 impl Environ {
     /// The environ of an HTTP request, built in one step: this runs for every request a server
     /// answers, and the builder's by-value chain costs a copy of the whole environ per call.
-    pub(crate) fn from_http(from: FromHttp<'_>) -> Environ {
-        let (target, path_info, query_string) = split_target(from.target);
+    pub(crate) fn from_http(from: FromHttp) -> Environ {
+        let (target, path_info, query_string) = match from.uri.path_and_query() {
+            // origin-form, the usual case: the target stays in the `Uri` hyper parsed, uncopied.
+            Some(pq) if from.uri.scheme().is_none() && !pq.as_str().is_empty() => {
+                let (path, query) = target_parts(pq.as_str());
+                (Target::Uri(from.uri), path, query)
+            }
+            // absolute-form, authority-form (CONNECT) or asterisk-form: keep exactly what was sent.
+            _ => {
+                let text = from.uri.to_string();
+                let (path, query) = target_parts(&text);
+                (Target::Bytes(Bytes::from(text)), path, query)
+            }
+        };
         let (remote_addr, remote_port) = match from.remote {
             Some((addr, port)) => (Some(addr), Some(port)),
             None => (None, None),
@@ -1094,41 +1128,84 @@ impl Environ {
     }
 }
 
-/// `REQUEST_URI`, `PATH_INFO` and `QUERY_STRING` of a request target. The target is copied once;
-/// `PATH_INFO` (when it needs no decoding) and `QUERY_STRING` are views of that copy.
-fn split_target(request_uri: &str) -> (Bytes, Bytes, Bytes) {
+/// The request target as received: the `http::Uri` it arrived in (not copied) or bytes.
+#[derive(Clone)]
+pub(crate) enum Target {
+    Uri(http::Uri),
+    Bytes(Bytes),
+}
+
+impl Target {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            Target::Uri(uri) => uri.path_and_query().map_or("", |pq| pq.as_str()).as_bytes(),
+            Target::Bytes(b) => b,
+        }
+    }
+}
+
+/// `PATH_INFO` or `QUERY_STRING`: own bytes, or a range of `REQUEST_URI` (so that serving a request
+/// copies neither). A range is only ever stored while `REQUEST_URI` holds the target it indexes.
+#[derive(Clone)]
+enum Text {
+    Own(Bytes),
+    InTarget(usize, usize),
+}
+
+impl Text {
+    fn view<'a>(&'a self, target: &'a Option<Target>) -> &'a [u8] {
+        match self {
+            Text::Own(b) => b,
+            Text::InTarget(start, end) => target
+                .as_ref()
+                .and_then(|t| t.as_bytes().get(*start..*end))
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The text without its first `n` bytes.
+    fn skip(&self, n: usize) -> Text {
+        match self {
+            Text::Own(b) => Text::Own(b.slice(n.min(b.len())..)),
+            Text::InTarget(start, end) => Text::InTarget((start + n).min(*end), *end),
+        }
+    }
+}
+
+/// `PATH_INFO` and `QUERY_STRING` of a request target, as ranges of it where possible.
+fn target_parts(request_uri: &str) -> (Text, Text) {
     let (path, query) = match request_uri.split_once('?') {
         Some((p, q)) => (p, q),
         None => (request_uri, ""),
     };
-    // An absolute-form target (proxy request) carries scheme and authority before the path.
-    let path = absolute_form_path(path);
+    // An absolute-form target (proxy request) carries scheme and authority before the path;
     // authority-form (CONNECT host:port) names no path: PATH_INFO is empty.
-    let path = if path.starts_with('/') || path == "*" {
-        path
-    } else {
-        ""
+    let path = match absolute_form_path_if_any(path) {
+        p if p.starts_with('/') || p == "*" => p,
+        _ => "",
     };
-    let target = Bytes::copy_from_slice(request_uri.as_bytes());
-    let part = |sub: &str| {
-        if sub.is_empty() {
-            return Bytes::new();
-        }
+    let range = |sub: &str| {
         let (base, at) = (request_uri.as_ptr() as usize, sub.as_ptr() as usize);
         if at >= base && at - base + sub.len() <= request_uri.len() {
-            target.slice(at - base..at - base + sub.len())
+            Text::InTarget(at - base, at - base + sub.len())
         } else {
             // "/" made up for an absolute-form target without a path.
-            Bytes::copy_from_slice(sub.as_bytes())
+            Text::Own(Bytes::copy_from_slice(sub.as_bytes()))
         }
     };
-    let path_info = if path.contains('%') {
-        percent_decode(path.as_bytes())
+    let path_info = if path.is_empty() {
+        Text::Own(Bytes::new())
+    } else if path.contains('%') {
+        Text::Own(percent_decode(path.as_bytes()))
     } else {
-        part(path)
+        range(path)
     };
-    let query_string = part(query);
-    (target, path_info, query_string)
+    let query_string = if query.is_empty() {
+        Text::Own(Bytes::new())
+    } else {
+        range(query)
+    };
+    (path_info, query_string)
 }
 
 /// [`ServerInfo::default`], made once per process.

@@ -692,3 +692,28 @@ fn a_connect_request_has_an_empty_path_info() {
     assert_eq!(environ.get("REQUEST_URI").unwrap(), "example.com:443");
     assert!(rgi::lint::check_environ(&environ).is_empty());
 }
+
+#[test]
+fn path_and_query_survive_mounting_and_a_new_request_uri() {
+    let request = http::Request::get("/app/x/y?q=1&r=2")
+        .body(String::new())
+        .unwrap();
+    let server = std::sync::Arc::new(rgi::ServerInfo::default());
+    let mut environ = rgi::convert::environ_from_request(
+        request,
+        &rgi::convert::ConnInfo::default(),
+        &server,
+        rgi::convert::InputLimits::default(),
+    );
+    assert!(environ.mount("/app"));
+    assert_eq!(environ.script_name(), b"/app");
+    assert_eq!(environ.path_info(), b"/x/y");
+    assert!(environ.mount("/x"));
+    assert_eq!(environ.path_info(), b"/y");
+    environ.set("REQUEST_URI", "/elsewhere").unwrap();
+    assert_eq!(environ.request_uri(), Some(&b"/elsewhere"[..]));
+    assert_eq!(environ.path_info(), b"/y");
+    assert_eq!(environ.query_string(), b"q=1&r=2");
+    environ.set("PATH_INFO", "/z").unwrap();
+    assert_eq!(environ.get("PATH_INFO").unwrap(), "/z");
+}

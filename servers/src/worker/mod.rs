@@ -155,7 +155,11 @@ impl Future for UntilDrained<'_> {
 
 impl Drop for UntilDrained<'_> {
     fn drop(&mut self) {
-        let mut watchers = self.control.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut watchers = self
+            .control
+            .watchers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         watchers.wakers.remove(&self.key);
     }
 }
