@@ -317,6 +317,16 @@ pub enum Stream {
     Unix(tokio::net::UnixStream),
 }
 
+impl Stream {
+    /// Wait until the socket has data to read (or its peer closed it).
+    pub(crate) async fn readable(&self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.readable().await,
+            Stream::Unix(s) => s.readable().await,
+        }
+    }
+}
+
 impl AsyncRead for Stream {
     fn poll_read(
         self: Pin<&mut Self>,

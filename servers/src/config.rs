@@ -66,6 +66,9 @@ pub struct Config {
     /// Most FastCGI requests in flight at once, over all connections; a `BEGIN_REQUEST` beyond it is
     /// answered `FCGI_OVERLOADED`. Reported as `FCGI_MAX_REQS`. Default 1024.
     pub max_requests: usize,
+    /// How long a kept-alive HTTP connection idles before it gives back its buffers (~10 KiB; the
+    /// next request re-creates them). Default 1 s; zero keeps them for the connection's life.
+    pub idle_release: Duration,
 }
 
 impl Default for Config {
@@ -79,6 +82,7 @@ impl Default for Config {
             worker_threads: 0,
             max_connections: 1024,
             max_requests: 1024,
+            idle_release: Duration::from_secs(1),
         }
     }
 }

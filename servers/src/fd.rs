@@ -1,6 +1,6 @@
-//! Adopting inherited file descriptors (`fd://N`, systemd's `LISTEN_FDS`): the one place this crate
-//! needs `unsafe`, because taking ownership of a raw descriptor number is only sound when nothing else
-//! in the process owns it.
+//! The system calls this crate makes through `libc`, its one `unsafe` module: adopting inherited file
+//! descriptors (`fd://N`, systemd's `LISTEN_FDS`) — only sound when nothing else in the process owns
+//! the number —, signals, resource limits, and handing freed heap memory back to the kernel.
 #![allow(unsafe_code)]
 
 use std::io;
@@ -102,4 +102,14 @@ pub(crate) fn raise_nofile_limit() -> io::Result<(u64, u64)> {
         }
     }
     Ok((limit.rlim_cur, limit.rlim_max))
+}
+
+/// Give freed heap memory back to the kernel (glibc keeps free chunks in the middle of its heap
+/// mapped; `malloc_trim` releases their pages). A no-op elsewhere.
+pub(crate) fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks and trims the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }

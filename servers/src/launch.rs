@@ -116,6 +116,16 @@ pub struct Options {
     )]
     pub header_timeout: f64,
 
+    /// Seconds a kept-alive HTTP connection idles before releasing its buffers (~10 KiB each);
+    /// 0 keeps them.
+    #[arg(
+        long,
+        value_name = "SECS",
+        env = "RGI_IDLE_RELEASE",
+        default_value_t = 1.0
+    )]
+    pub idle_release: f64,
+
     /// Seconds in-flight requests may take to finish after SIGTERM/SIGINT.
     #[arg(
         long,
@@ -176,6 +186,7 @@ impl Options {
                 header_read_timeout: seconds(self.header_timeout),
             },
             graceful_timeout: seconds(self.graceful_timeout),
+            idle_release: seconds(self.idle_release),
             script_name: self
                 .script_name
                 .clone()

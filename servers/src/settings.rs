@@ -31,7 +31,7 @@
 //! The launcher's own options ([`Options`]) can be set in the file too:
 //! `bind` (a string or a list), `backlog`, `reuse_port`, `script_name`, `limit_request_line`,
 //! `limit_request_fields`, `limit_request_head`, `limit_request_body`, `header_timeout`,
-//! `blocking_threads`, `blocking_queue`.
+//! `idle_release`, `blocking_threads`, `blocking_queue`.
 //!
 //! `--max-requests` is also the single-process launcher's FastCGI in-flight limit: on its own it
 //! keeps that meaning and does not start the process manager; under the process manager it means
@@ -214,6 +214,7 @@ struct FileSettings {
     limit_request_head: Option<usize>,
     limit_request_body: Option<u64>,
     header_timeout: Option<f64>,
+    idle_release: Option<f64>,
     blocking_threads: Option<usize>,
     blocking_queue: Option<usize>,
     protocol: Option<String>,
@@ -499,6 +500,11 @@ impl Raw {
                 server.limits.header_read_timeout = seconds("header_timeout", v)?;
             }
         }
+        if pick("idle_release") {
+            if let Some(v) = file.idle_release {
+                server.idle_release = seconds("idle_release", v)?;
+            }
+        }
         if pick("blocking_threads") {
             if let Some(v) = file.blocking_threads {
                 server.blocking_threads = v.max(1);
@@ -720,6 +726,11 @@ impl Settings {
             out,
             "header_timeout = {}",
             l.header_read_timeout.as_secs_f64()
+        );
+        let _ = writeln!(
+            out,
+            "idle_release = {}",
+            self.server.idle_release.as_secs_f64()
         );
         let _ = writeln!(out, "blocking_threads = {}", self.server.blocking_threads);
         let _ = writeln!(out, "blocking_queue = {}", self.server.blocking_queue);

@@ -368,6 +368,69 @@ fn the_header_timeout_spares_slow_requests_and_closes_idle_keep_alive_connection
     );
 }
 
+/// Reads one response with a `Content-Length` body from a kept-alive connection.
+fn read_response(stream: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let len: usize = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length: ")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .expect("content-length");
+            if got.len() >= end + 4 + len {
+                return text;
+            }
+        }
+        let n = stream.read(&mut buf).expect("read");
+        assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[test]
+fn an_idle_connection_that_released_its_buffers_serves_on() {
+    let server = Server::start("hello", &["--idle-release", "0.2", "--header-timeout", "3"]);
+    let mut stream = TcpStream::connect(server.addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    stream.write_all(request).unwrap();
+    assert!(read_response(&mut stream).contains("Access count: 1"));
+    // Idle past --idle-release: the connection is parked, then answers again.
+    std::thread::sleep(Duration::from_millis(600));
+    stream.write_all(request).unwrap();
+    assert!(read_response(&mut stream).contains("Access count: 2"));
+    // Two pipelined requests in one write after another idle period.
+    std::thread::sleep(Duration::from_millis(600));
+    stream
+        .write_all(&[&request[..], &request[..]].concat())
+        .unwrap();
+    assert!(read_response(&mut stream).contains("Access count: 3"));
+    assert!(read_response(&mut stream).contains("Access count: 4"));
+    // A head that arrives slowly, across an idle-release period, is still served.
+    std::thread::sleep(Duration::from_millis(600));
+    stream.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    stream.write_all(b"Host: x\r\n\r\n").unwrap();
+    assert!(read_response(&mut stream).contains("Access count: 5"));
+    // The header-read timeout still closes a parked connection.
+    let idle = Instant::now();
+    let rest = read_until_close(&mut stream, Duration::from_secs(10));
+    assert!(rest.is_empty());
+    let waited = idle.elapsed();
+    assert!(
+        waited >= Duration::from_millis(2500) && waited < Duration::from_secs(6),
+        "parked connection closed after {waited:?}"
+    );
+}
+
 #[test]
 fn an_application_panic_gives_500_and_the_server_keeps_serving() {
     let server = Server::start("testapp", &[]);

@@ -21,6 +21,9 @@ pub(crate) async fn serve<A: Application>(shared: Arc<Shared<A>>, listeners: Vec
     let tracker = TaskTracker::new();
     let epoch = Instant::now();
     let mut loops = tokio::task::JoinSet::new();
+    let trimmer = tokio::spawn(super::idle::trim_released_memory(Duration::from_millis(
+        500,
+    )));
     for listener in listeners {
         let shared = Arc::clone(&shared);
         let builder = Arc::clone(&builder);
@@ -59,6 +62,7 @@ pub(crate) async fn serve<A: Application>(shared: Arc<Shared<A>>, listeners: Vec
         });
     }
     while loops.join_next().await.is_some() {}
+    trimmer.abort();
     tracker.close();
     let timeout = shared.config.graceful_timeout;
     if tokio::time::timeout(timeout, tracker.wait()).await.is_err() {

@@ -15,6 +15,7 @@
 //! in the access log.
 
 pub(crate) mod asynchronous;
+mod idle;
 pub(crate) mod sync;
 
 use std::any::Any;
@@ -36,11 +37,13 @@ use http_body::Frame;
 use hyper::body::Incoming;
 use rgi::convert::{self, ConnInfo, InputLimits};
 use rgi::{Application, Body, BodyKind, BoxError, ServerInfo};
+use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::accesslog::{AccessLog, AccessRecord};
 use crate::bind::{Listener, Peer, Stream};
 use crate::config::Config;
+use idle::{Idle, InFlight, ParkableIo, Watchdog};
 
 /// State a worker process shares between its connections and its supervisor.
 #[derive(Debug)]
@@ -198,7 +201,7 @@ fn connection_builder(config: &Config, keep_alive: bool) -> hyper::server::conn:
     builder
         .timer(hyper_util::rt::TokioTimer::new())
         .keep_alive(keep_alive)
-        // The header-read timeout is ours (`HeadWatchdog`): hyper's arms a timer for every request.
+        // The header-read timeout is ours ([`idle`]): hyper's arms a timer for every request.
         .header_read_timeout(None)
         .max_buf_size(limits.max_head_bytes.max(8192).max(64 * 1024))
         .max_header_size(limits.max_head_bytes.max(8192));
@@ -263,9 +266,10 @@ fn is_client_gone(e: &hyper::Error) -> bool {
 }
 
 /// Serve one connection until it ends. While the worker runs, the connection lives as long as the
-/// client keeps it; once it drains, an idle connection gets [`DRAIN_LINGER`](crate::arbiter::DRAIN_LINGER)
-/// to send one more request (answered with `Connection: close`), then hyper closes it after its
-/// current response.
+/// client keeps it (and sends a request head within the header-read timeout); an idle one gives back
+/// hyper's buffers after `idle_release` ([`idle`]). Once the worker drains, an idle connection gets
+/// [`DRAIN_LINGER`](crate::arbiter::DRAIN_LINGER) to send one more request (answered with
+/// `Connection: close`), busy ones close after their current response.
 async fn serve_connection<A: Application>(
     shared: Arc<Shared<A>>,
     builder: &hyper::server::conn::http1::Builder,
@@ -274,7 +278,7 @@ async fn serve_connection<A: Application>(
     busy: Option<Arc<AtomicU64>>,
     epoch: Instant,
 ) {
-    let watchdog = Arc::new(HeadWatchdog::new());
+    let watchdog = Arc::new(Watchdog::new());
     let conn = Arc::new(Connection {
         // A copy per connection, so that the reference count every request's environ takes is not
         // a cache line the worker's threads pass back and forth.
@@ -290,34 +294,86 @@ async fn serve_connection<A: Application>(
         }
         handle(Arc::clone(&conn), request)
     });
-    let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-    tokio::pin!(conn);
     let head_timeout = shared.config.limits.header_timeout();
-    let result = tokio::select! {
-        biased;
-        r = conn.as_mut() => Some(r),
-        () = shared.control.until_drained() => None,
-        () = watchdog.expired(head_timeout) => return, // slowloris or idle keep-alive: close
-    };
-    let result = match result {
-        Some(r) => r,
-        None => {
-            let linger = tokio::time::sleep(crate::arbiter::DRAIN_LINGER);
-            tokio::select! {
-                r = conn.as_mut() => r,
-                () = linger => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
+    let release = Some(shared.config.idle_release).filter(|d| !d.is_zero());
+    let (mut stream, mut leftover) = (stream, Bytes::new());
+    let mut draining = false;
+    loop {
+        // Each phase is boxed, so that a parked connection's task keeps no room for hyper's state.
+        let cycle = Box::pin(async {
+            let io = ParkableIo::new(stream, leftover, Arc::clone(&watchdog));
+            let served = builder
+                .serve_connection(hyper_util::rt::TokioIo::new(io), service.clone())
+                .without_shutdown();
+            let mut served = std::pin::pin!(served);
+            let result = tokio::select! {
+                biased;
+                r = served.as_mut() => r,
+                () = shared.control.until_drained(), if !draining => {
+                    draining = true;
+                    // Idle connections get a moment to send one last request, then let go.
+                    let linger = tokio::time::sleep(crate::arbiter::DRAIN_LINGER);
+                    tokio::select! {
+                        r = served.as_mut() => r,
+                        () = linger => {
+                            watchdog.park();
+                            served.as_mut().await
+                        }
+                    }
                 }
+                idle = watchdog.idle(head_timeout, release) => match idle {
+                    Idle::Expired => return None, // slowloris, or idle past the header-read timeout
+                    Idle::Release => {
+                        watchdog.park();
+                        served.as_mut().await
+                    }
+                },
+            };
+            let parts = match result {
+                Ok(parts) => parts,
+                Err(e) => {
+                    if !is_client_gone(&e) {
+                        shared
+                            .server
+                            .errors
+                            .log(format_args!("rgi-worker: connection error: {e}"));
+                    }
+                    return None;
+                }
+            };
+            // hyper let go: the client closed, a response closed the connection, or we parked it.
+            if !watchdog.is_parking() || draining || shared.control.is_draining() {
+                // Without the parking, hyper would have shut the socket down itself.
+                let _ = parts.io.into_inner().shutdown().await;
+                return None;
             }
-        }
-    };
-    if let Err(e) = result {
-        if !is_client_gone(&e) {
-            shared
-                .server
-                .errors
-                .log(format_args!("rgi-worker: connection error: {e}"));
+            watchdog.unpark();
+            let (socket, unread) = parts.io.into_inner().into_parts();
+            // What hyper read ahead comes first, then what it never took from our leftover. An
+            // empty `read_buf` still holds hyper's whole buffer: it is dropped with this phase.
+            let leftover = match (parts.read_buf.is_empty(), unread.is_empty()) {
+                (true, _) => unread,
+                (false, true) => Bytes::copy_from_slice(&parts.read_buf),
+                (false, false) => Bytes::from([&parts.read_buf[..], &unread[..]].concat()),
+            };
+            Some((socket, leftover))
+        });
+        let Some((socket, unread)) = cycle.await else {
+            return;
+        };
+        (stream, leftover) = (socket, unread);
+        if leftover.is_empty() {
+            // Parked: no hyper state, no buffers, until the client sends something.
+            let wait = Box::pin(async {
+                tokio::select! {
+                    ready = stream.readable() => ready.is_ok(),
+                    () = shared.control.until_drained() => false,
+                    idle = watchdog.idle(head_timeout, None) => idle != Idle::Expired,
+                }
+            });
+            if !wait.await {
+                return;
+            }
         }
     }
 }
@@ -327,71 +383,7 @@ struct Connection<A> {
     shared: Arc<Shared<A>>,
     server: Arc<ServerInfo>,
     peer: Peer,
-    watchdog: Arc<HeadWatchdog>,
-}
-
-/// The header-read timeout (`--header-timeout`): a client gets that long to send a request head,
-/// counted from the connection's start or from the end of the previous response (so it also
-/// bounds how long a kept-alive connection may idle). Requests in flight are exempt.
-///
-/// hyper can do this itself, but arms and cancels a timer for every request; this one keeps a
-/// single timer per connection that wakes once per timeout period, and requests only bump two
-/// per-connection counters.
-struct HeadWatchdog {
-    started: Instant,
-    in_flight: AtomicU64,
-    /// Milliseconds from `started` to the end of the last response.
-    idle_since: AtomicU64,
-}
-
-impl HeadWatchdog {
-    fn new() -> Self {
-        HeadWatchdog {
-            started: Instant::now(),
-            in_flight: AtomicU64::new(0),
-            idle_since: AtomicU64::new(0),
-        }
-    }
-
-    /// A request head arrived; the returned guard ends the request when dropped.
-    fn begin(self: &Arc<Self>) -> InFlight {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        InFlight(Arc::clone(self))
-    }
-
-    /// Resolves when the connection waited `timeout` for a request head (never with `None`).
-    async fn expired(&self, timeout: Option<Duration>) {
-        let Some(timeout) = timeout else {
-            return std::future::pending().await;
-        };
-        let mut deadline = self.started + timeout;
-        loop {
-            tokio::time::sleep_until(deadline.into()).await;
-            // Acquire pairs with the Release in `InFlight::drop`: `idle_since` is then current.
-            if self.in_flight.load(Ordering::Acquire) > 0 {
-                deadline = Instant::now() + timeout;
-                continue;
-            }
-            let idle_since =
-                self.started + Duration::from_millis(self.idle_since.load(Ordering::Relaxed));
-            if idle_since + timeout <= Instant::now() {
-                return;
-            }
-            deadline = idle_since + timeout;
-        }
-    }
-}
-
-/// One request between its head and the end of its response; see [`HeadWatchdog`].
-struct InFlight(Arc<HeadWatchdog>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        let w = &self.0;
-        let now = w.started.elapsed().as_millis() as u64;
-        w.idle_since.store(now, Ordering::Relaxed);
-        w.in_flight.fetch_sub(1, Ordering::Release);
-    }
+    watchdog: Arc<Watchdog>,
 }
 
 async fn handle<A: Application>(
