@@ -7,7 +7,8 @@
 //! bounded pool (503 when full); application panics answered with 500 while the server keeps serving;
 //! graceful shutdown bounded by [`Config::graceful_timeout`]; TCP and unix sockets. A kept-alive
 //! connection that idles for [`Config::idle_release`] (default 1 s) gives back hyper's buffers, so an
-//! idle connection costs about 6 KiB instead of 16 (10,000 idle connections: 63 MiB RSS).
+//! idle connection costs about 2.5 KiB instead of 16 (10,000 idle connections: 27 MiB RSS; raw
+//! hyper keeps 108 MiB).
 //!
 //! Not supported: HTTP/2, TLS (terminate in the proxy in front), upgrades (WebSocket).
 

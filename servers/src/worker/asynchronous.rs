@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use rgi::Application;
 use tokio_util::task::TaskTracker;
 
-use super::{connection_builder, drain_accept, serve_connection, Shared};
+use super::{connection_builder, drain_accept, serve_connection, Connection, Shared};
 use crate::bind::Listener;
 
 /// Serve on `listeners` until the worker drains, then finish open connections within the
@@ -36,10 +36,10 @@ pub(crate) async fn serve<A: Application>(shared: Arc<Shared<A>>, listeners: Vec
                 };
                 match accepted {
                     Ok((stream, peer)) => {
-                        let shared = Arc::clone(&shared);
+                        let conn = Connection::open(&shared, peer, None, epoch);
                         let builder = Arc::clone(&builder);
                         tracker.spawn(async move {
-                            serve_connection(shared, &builder, stream, peer, None, epoch).await;
+                            serve_connection(conn, &builder, stream).await;
                         });
                     }
                     Err(e) => {
@@ -53,10 +53,10 @@ pub(crate) async fn serve<A: Application>(shared: Arc<Shared<A>>, listeners: Vec
                 }
             }
             for (stream, peer) in drain_accept(listener) {
-                let shared = Arc::clone(&shared);
+                let conn = Connection::open(&shared, peer, None, epoch);
                 let builder = Arc::clone(&builder);
                 tracker.spawn(async move {
-                    serve_connection(shared, &builder, stream, peer, None, epoch).await;
+                    serve_connection(conn, &builder, stream).await;
                 });
             }
         });

@@ -91,8 +91,10 @@ impl Control {
     /// Resolves when draining begins, like [`drained`](Self::drained), but cheap to poll often: a
     /// `CancellationToken`'s future takes a process-wide lock on every poll, and a connection's task
     /// is polled several times per request. This one takes the lock when created and dropped.
-    pub(crate) fn until_drained(&self) -> UntilDrained<'_> {
-        let waker = Arc::new(AtomicWaker::new());
+    /// `waker` is the caller's own (a connection keeps one for its lifetime rather than allocate one
+    /// each time it waits); callers must not wait on two of these with the same `waker` at once.
+    pub(crate) fn until_drained(&self, waker: &Arc<AtomicWaker>) -> UntilDrained<'_> {
+        let waker = Arc::clone(waker);
         let mut watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
         let key = watchers.next;
         watchers.next += 1;
@@ -271,26 +273,20 @@ fn is_client_gone(e: &hyper::Error) -> bool {
 /// [`DRAIN_LINGER`](crate::arbiter::DRAIN_LINGER) to send one more request (answered with
 /// `Connection: close`), busy ones close after their current response.
 async fn serve_connection<A: Application>(
-    shared: Arc<Shared<A>>,
+    conn: Arc<Connection<A>>,
     builder: &hyper::server::conn::http1::Builder,
     stream: Stream,
-    peer: Peer,
-    busy: Option<Arc<AtomicU64>>,
-    epoch: Instant,
 ) {
-    let watchdog = Arc::new(Watchdog::new());
-    let conn = Arc::new(Connection {
-        // A copy per connection, so that the reference count every request's environ takes is not
-        // a cache line the worker's threads pass back and forth.
-        server: Arc::new((*shared.server).clone()),
-        shared: Arc::clone(&shared),
-        peer,
-        watchdog: Arc::clone(&watchdog),
-    });
+    let shared = Arc::clone(&conn.shared);
+    let watchdog = Arc::clone(&conn.watchdog);
+    let drain_waker = Arc::clone(&conn.drain_waker);
     let service = hyper::service::service_fn(move |request| {
-        if let Some(busy) = &busy {
+        if let Some(busy) = &conn.busy {
             // Milliseconds since the worker's epoch, +1 so that 0 means idle.
-            busy.store(epoch.elapsed().as_millis() as u64 + 1, Ordering::Relaxed);
+            busy.store(
+                conn.epoch.elapsed().as_millis() as u64 + 1,
+                Ordering::Relaxed,
+            );
         }
         handle(Arc::clone(&conn), request)
     });
@@ -309,7 +305,7 @@ async fn serve_connection<A: Application>(
             let result = tokio::select! {
                 biased;
                 r = served.as_mut() => r,
-                () = shared.control.until_drained(), if !draining => {
+                () = shared.control.until_drained(&drain_waker), if !draining => {
                     draining = true;
                     // Idle connections get a moment to send one last request, then let go.
                     let linger = tokio::time::sleep(crate::arbiter::DRAIN_LINGER);
@@ -363,15 +359,15 @@ async fn serve_connection<A: Application>(
         };
         (stream, leftover) = (socket, unread);
         if leftover.is_empty() {
-            // Parked: no hyper state, no buffers, until the client sends something.
-            let wait = Box::pin(async {
-                tokio::select! {
-                    ready = stream.readable() => ready.is_ok(),
-                    () = shared.control.until_drained() => false,
-                    idle = watchdog.idle(head_timeout, None) => idle != Idle::Expired,
-                }
-            });
-            if !wait.await {
+            // Parked: no hyper state, no buffers, until the client sends something. (Not boxed: a
+            // box allocated now would land among the pages hyper's buffers just freed, and keep
+            // one of them from going back to the kernel.)
+            let go_on = tokio::select! {
+                ready = stream.readable() => ready.is_ok(),
+                () = shared.control.until_drained(&drain_waker) => false,
+                idle = watchdog.idle(head_timeout, None) => idle != Idle::Expired,
+            };
+            if !go_on {
                 return;
             }
         }
@@ -379,11 +375,41 @@ async fn serve_connection<A: Application>(
 }
 
 /// What every request on one connection shares.
-struct Connection<A> {
+pub(super) struct Connection<A> {
     shared: Arc<Shared<A>>,
     server: Arc<ServerInfo>,
     peer: Peer,
     watchdog: Arc<Watchdog>,
+    /// Woken when the worker begins draining ([`Control::until_drained`]).
+    drain_waker: Arc<AtomicWaker>,
+    /// The sync worker's busy mark (for its timeout), with the epoch it counts from.
+    busy: Option<Arc<AtomicU64>>,
+    epoch: Instant,
+}
+
+impl<A> Connection<A> {
+    /// The state of a just-accepted connection. Made by the accept loop, before the connection's
+    /// task first runs: what lives as long as the connection is then allocated next to the task
+    /// itself, not among the request buffers freed when the connection idles (which would keep
+    /// those pages resident).
+    pub(super) fn open(
+        shared: &Arc<Shared<A>>,
+        peer: Peer,
+        busy: Option<Arc<AtomicU64>>,
+        epoch: Instant,
+    ) -> Arc<Self> {
+        Arc::new(Connection {
+            // A copy per connection, so that the reference count every request's environ takes
+            // is not a cache line the worker's threads pass back and forth.
+            server: Arc::new((*shared.server).clone()),
+            shared: Arc::clone(shared),
+            peer,
+            watchdog: Arc::new(Watchdog::new()),
+            drain_waker: Arc::new(AtomicWaker::new()),
+            busy,
+            epoch,
+        })
+    }
 }
 
 async fn handle<A: Application>(

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use rgi::Application;
 use tokio::sync::Notify;
 
-use super::{connection_builder, drain_accept, serve_connection, Shared};
+use super::{connection_builder, drain_accept, serve_connection, Connection, Shared};
 use crate::bind::{Listener, Peer, StdListener, Stream};
 
 /// The serving threads of one sync worker.
@@ -153,15 +153,8 @@ fn serve_thread<A: Application>(
             };
             match accepted {
                 Ok((stream, peer)) => {
-                    serve_connection(
-                        Arc::clone(&shared),
-                        &builder,
-                        stream,
-                        peer,
-                        Some(Arc::clone(&busy)),
-                        epoch,
-                    )
-                    .await;
+                    let conn = Connection::open(&shared, peer, Some(Arc::clone(&busy)), epoch);
+                    serve_connection(conn, &builder, stream).await;
                     busy.store(0, Ordering::Relaxed);
                 }
                 Err(e) => {
@@ -175,15 +168,8 @@ fn serve_thread<A: Application>(
         }
         for listener in listeners {
             for (stream, peer) in drain_accept(listener) {
-                serve_connection(
-                    Arc::clone(&shared),
-                    &builder,
-                    stream,
-                    peer,
-                    Some(Arc::clone(&busy)),
-                    epoch,
-                )
-                .await;
+                let conn = Connection::open(&shared, peer, Some(Arc::clone(&busy)), epoch);
+                serve_connection(conn, &builder, stream).await;
                 busy.store(0, Ordering::Relaxed);
             }
         }
