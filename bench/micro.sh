@@ -8,6 +8,9 @@ RESULTS="${BENCH_RESULTS:-bench/RESULTS.md}"
 LOG="$(mktemp)"
 trap 'rm -f "$LOG"' EXIT
 
+# Before anything is appended: RESULTS.md itself must not count as an uncommitted change.
+VERSION="RGI $(git rev-parse --short HEAD)$(git status --porcelain --untracked-files=no | grep -q . && echo ' (+ uncommitted changes)')"
+
 cargo bench -p rgi --quiet 2>&1 | tee "$LOG"
 
 {
@@ -15,7 +18,7 @@ cargo bench -p rgi --quiet 2>&1 | tee "$LOG"
   echo "## $(date -u '+%Y-%m-%d %H:%M') UTC — criterion micro-benchmarks (cargo bench -p rgi)"
   echo
   echo "- machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')), load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "- versions: RGI $(git rev-parse --short HEAD)$(git status --porcelain --untracked-files=no | grep -q . && echo ' (+ uncommitted changes)'), $(rustc --version)"
+  echo "- versions: $VERSION, $(rustc --version)"
   echo
   echo "| benchmark | time per iteration (criterion low / estimate / high) |"
   echo "|---|---|"
