@@ -48,6 +48,9 @@ use idle::{Idle, InFlight, ParkableIo, Watchdog};
 /// State a worker process shares between its connections and its supervisor.
 #[derive(Debug)]
 pub(crate) struct Control {
+    /// Set when draining begins, before `draining` is cancelled: what every request reads.
+    /// (`CancellationToken::is_cancelled` takes a process-wide lock; this is one load.)
+    drain_started: AtomicBool,
     draining: CancellationToken,
     /// Connections to wake when draining begins (see [`Control::until_drained`]).
     watchers: Mutex<Watchers>,
@@ -66,6 +69,7 @@ impl Control {
     /// A worker that recycles itself after `max_requests` requests (0 = never).
     pub(crate) fn new(max_requests: u64) -> Self {
         Control {
+            drain_started: AtomicBool::new(false),
             draining: CancellationToken::new(),
             watchers: Mutex::default(),
             served: AtomicU64::new(0),
@@ -81,6 +85,7 @@ impl Control {
 
     /// Begin draining: stop accepting, close connections after their current or next request.
     pub(crate) fn drain(&self) {
+        self.drain_started.store(true, Ordering::SeqCst);
         self.draining.cancel();
         let watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
         for waker in watchers.wakers.values() {
@@ -108,7 +113,7 @@ impl Control {
 
     /// Whether draining began.
     pub(crate) fn is_draining(&self) -> bool {
-        self.draining.is_cancelled()
+        self.drain_started.load(Ordering::SeqCst)
     }
 
     /// Resolves when draining begins.
@@ -419,18 +424,25 @@ async fn handle<A: Application>(
     let in_flight = conn.watchdog.begin();
     let shared = &conn.shared;
     let peer = conn.peer;
-    let pending = shared.access_log.is_some().then(|| {
-        Box::new(Pending {
-            started: Instant::now(),
-            remote: peer.remote,
-            time: SystemTime::now(),
-            method: request.method().as_str().to_owned(),
-            target: request
-                .uri()
-                .path_and_query()
-                .map_or_else(|| request.uri().to_string(), |pq| pq.as_str().to_owned()),
-            protocol: convert::protocol_name(request.version()),
-            request_headers: request.headers().clone(),
+    // The access-log line's request half, captured before the application consumes the request;
+    // the response half is filled in below.
+    let mut record = shared.access_log.as_ref().map(|log| {
+        Box::new(Unlogged {
+            request: Pending {
+                started: Instant::now(),
+                remote: peer.remote,
+                time: SystemTime::now(),
+                method: request.method().as_str().to_owned(),
+                target: request
+                    .uri()
+                    .path_and_query()
+                    .map_or_else(|| request.uri().to_string(), |pq| pq.as_str().to_owned()),
+                protocol: convert::protocol_name(request.version()),
+                request_headers: request.headers().clone(),
+            },
+            status: 0,
+            response_headers: HeaderMap::new(),
+            log: Arc::clone(log),
         })
     });
     let mut response = match refuse(&shared.config, &request) {
@@ -479,15 +491,16 @@ async fn handle<A: Application>(
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
-    let status = response.status().as_u16();
-    let record = pending.map(|p| (p, status, response.headers().clone()));
+    if let Some(record) = &mut record {
+        record.status = response.status().as_u16();
+        record.response_headers = response.headers().clone();
+    }
     let tokio_files = shared.tokio_files;
     Ok(response.map(|body| LoggedBody {
         inner: if tokio_files { tokio_file(body) } else { body },
         bytes: 0,
         _in_flight: in_flight,
         record,
-        log: shared.access_log.clone(),
     }))
 }
 
@@ -606,8 +619,16 @@ pub(crate) struct LoggedBody {
     bytes: u64,
     /// Held until the response ends (dropped with the body).
     _in_flight: InFlight,
-    record: Option<(Box<Pending>, u16, HeaderMap)>,
-    log: Option<Arc<AccessLog>>,
+    /// Boxed, so that without an access log the body hyper moves around stays small.
+    record: Option<Box<Unlogged>>,
+}
+
+/// A response's access-log line, written when its body ends.
+struct Unlogged {
+    request: Pending,
+    status: u16,
+    response_headers: HeaderMap,
+    log: Arc<AccessLog>,
 }
 
 impl std::fmt::Debug for LoggedBody {
@@ -620,8 +641,13 @@ impl std::fmt::Debug for LoggedBody {
 
 impl Drop for LoggedBody {
     fn drop(&mut self) {
-        if let (Some(log), Some((p, status, response_headers))) = (&self.log, self.record.take()) {
-            let p = *p;
+        if let Some(record) = self.record.take() {
+            let Unlogged {
+                request: p,
+                status,
+                response_headers,
+                log,
+            } = *record;
             log.log(&AccessRecord {
                 remote: p.remote,
                 time: p.time,
