@@ -279,12 +279,7 @@ pub fn into_http_request(mut environ: Environ) -> http::Request<Input> {
     let meta = EnvironMeta::from_environ(&environ);
     let mut request = http::Request::new(environ.take_input());
     *request.method_mut() = environ.method().clone();
-    *request.version_mut() = match environ.protocol() {
-        b"HTTP/1.0" => Version::HTTP_10,
-        b"HTTP/0.9" => Version::HTTP_09,
-        b"HTTP/2" | b"HTTP/2.0" => Version::HTTP_2,
-        _ => Version::HTTP_11,
-    };
+    *request.version_mut() = version_of(&environ);
     *request.uri_mut() = uri;
     *request.headers_mut() = std::mem::take(environ.headers_mut());
     *request.extensions_mut() = std::mem::take(environ.extensions_mut());
@@ -292,7 +287,17 @@ pub fn into_http_request(mut environ: Environ) -> http::Request<Input> {
     request
 }
 
-fn request_uri_for(environ: &Environ) -> http::Uri {
+/// The HTTP version `SERVER_PROTOCOL` names (HTTP/1.1 for anything else).
+pub(crate) fn version_of(environ: &Environ) -> Version {
+    match environ.protocol() {
+        b"HTTP/1.0" => Version::HTTP_10,
+        b"HTTP/0.9" => Version::HTTP_09,
+        b"HTTP/2" | b"HTTP/2.0" => Version::HTTP_2,
+        _ => Version::HTTP_11,
+    }
+}
+
+pub(crate) fn request_uri_for(environ: &Environ) -> http::Uri {
     if environ.script_name().is_empty() {
         if let Some(raw) = environ.request_uri() {
             // Only while it still describes the environ: middleware may have rewritten the path.

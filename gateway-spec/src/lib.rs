@@ -49,8 +49,11 @@ pub mod convert;
 mod environ;
 mod errors;
 mod executor;
+mod ext;
 mod input;
 pub mod lint;
+pub mod middleware;
+pub mod reply;
 mod response;
 pub mod testing;
 pub mod tower;
@@ -68,10 +71,14 @@ pub use crate::errors::{Captured, ErrorSink, Errors};
 #[cfg(feature = "rt")]
 pub use crate::executor::TokioBlocking;
 pub use crate::executor::{BlockingJob, Executor, Inline, Overloaded, SharedExecutor};
+pub use crate::ext::ApplicationExt;
 pub use crate::input::{BodyTooLarge, Input};
+pub use crate::reply::ResponseBuilder;
 pub use crate::response::{
     is_hop_by_hop, status_allows_body, Response, ResponseError, StartResponse, HOP_BY_HOP,
 };
 
 /// Re-exported so that applications name the same `http` types as RGI.
 pub use http;
+/// Re-exported: middleware layers are `tower_layer::Layer`s whose service is an [`Application`].
+pub use tower_layer::Layer;

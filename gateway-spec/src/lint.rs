@@ -87,6 +87,9 @@ pub enum Check {
     HeadBody,
     /// SPEC resp-header-value (warning): header values are visible ASCII (obs-text is legal but unwise).
     HeaderValueText,
+    /// SPEC mw-spare (warning): a response made from a spare `StartResponse` has a status below 400
+    /// (a spare is for answering in place of a failed inner application).
+    SpareSuccess,
 }
 
 /// How serious a violation is.
@@ -299,6 +302,12 @@ pub fn check_response(method: &Method, response: &Response) -> Vec<Violation> {
 
     if status.is_informational() || status.as_u16() > 599 {
         out.push(error(Check::Status, format!("final status {status}")));
+    }
+    if response.is_from_spare() && status.as_u16() < 400 {
+        out.push(warning(
+            Check::SpareSuccess,
+            format!("a spare StartResponse answered {status}"),
+        ));
     }
     for name in headers.keys() {
         if is_hop_by_hop(name) {
@@ -536,7 +545,7 @@ impl<A: Application> Application for Lint<A> {
             .and_then(|v| parse_digits(v.as_bytes()));
         let head = method == Method::HEAD;
         // Not `map_body`: for HEAD it would drop the body unseen, hiding a HeadBody violation.
-        let body = std::mem::take(response.body_mut());
+        let body = std::mem::take(response.body_slot());
         self.report.inner.open_bodies.fetch_add(1, Ordering::SeqCst);
         let hint = body.exact_len();
         // A body of unknown length on 204/304 can only be judged as it streams (check_response
@@ -544,7 +553,7 @@ impl<A: Application> Application for Lint<A> {
         let status = response.status();
         let no_body = (status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED)
             && hint.is_none();
-        *response.body_mut() = Body::from_http_body(LintBody {
+        *response.body_slot() = Body::from_http_body(LintBody {
             inner: body,
             produced: 0,
             declared: if head { None } else { declared },

@@ -27,6 +27,7 @@ use crate::Body;
 #[must_use = "an application must respond by consuming its StartResponse"]
 pub struct StartResponse {
     head: bool,
+    spare: bool,
 }
 
 impl StartResponse {
@@ -35,7 +36,44 @@ impl StartResponse {
     pub fn new(method: &Method) -> Self {
         StartResponse {
             head: method == Method::HEAD,
+            spare: false,
         }
+    }
+
+    /// A second right to respond to the same request, for middleware that may have to answer in place
+    /// of its inner application: after the inner call returned `Err` or panicked (an error page, a 500
+    /// with a request id, a debug page), or after it dropped the inner response to replace it.
+    ///
+    /// Take the spare *before* passing `start` on; the call still returns exactly one [`Response`].
+    /// Responses made from a spare are marked, and the lint warns ([`Check::SpareSuccess`]) when one has
+    /// a status below 400: a spare is for answering failures (SPEC.md, `[mw-spare]`).
+    ///
+    /// [`Check::SpareSuccess`]: crate::lint::Check::SpareSuccess
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use rgi::{Application, ApplicationExt};
+    /// let failing = rgi::app_fn(|_, _start| async move { Err("database is down".into()) });
+    /// let app = failing.layer(rgi::middleware::from_fn(|environ, start, next| async move {
+    ///     let spare = start.spare();
+    ///     match next.call(environ, start).await {
+    ///         Ok(response) => Ok(response),
+    ///         Err(_) => spare.error(StatusCode::SERVICE_UNAVAILABLE),
+    ///     }
+    /// }));
+    /// let response = rgi::testing::TestClient::new(app).get("/").send_blocking();
+    /// assert_eq!(response.status(), 503);
+    /// ```
+    pub fn spare(&self) -> StartResponse {
+        StartResponse {
+            head: self.head,
+            spare: true,
+        }
+    }
+
+    /// Whether this request is `HEAD` (its response body will be dropped by [`respond`](Self::respond)).
+    pub fn is_head(&self) -> bool {
+        self.head
     }
 
     /// Respond with `status`, `headers` and `body`.
@@ -84,6 +122,7 @@ impl StartResponse {
             body,
             extensions: Extensions::new(),
             head: self.head,
+            spare: self.spare,
         })
     }
 }
@@ -92,20 +131,25 @@ impl fmt::Debug for StartResponse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StartResponse")
             .field("head", &self.head)
+            .field("spare", &self.spare)
             .finish()
     }
 }
 
 /// An application's response: status, headers, body and typed extensions.
 ///
-/// Made only by [`StartResponse::respond`]. Middleware may change it on the way out (headers, status,
-/// body) through the `_mut` accessors; it then owns the rules [`StartResponse::respond`] enforced.
+/// Made only by [`StartResponse::respond`]. Middleware may change it on the way out (status, headers)
+/// through the `_mut` accessors, and then owns the rules [`StartResponse::respond`] enforced. The body
+/// is replaced only through [`map_body`](Self::map_body) and [`set_body`](Self::set_body), which remove
+/// `Content-Length` (the server frames the new body), or wrapped byte for byte with
+/// [`inspect_body`](Self::inspect_body): no middleware can leave a stale length behind by accident.
 pub struct Response {
     status: StatusCode,
     headers: HeaderMap,
     body: Body,
     extensions: Extensions,
     head: bool,
+    spare: bool,
 }
 
 impl Response {
@@ -134,8 +178,8 @@ impl Response {
         &self.body
     }
 
-    /// The body, mutably.
-    pub fn body_mut(&mut self) -> &mut Body {
+    /// The body slot, for the lint's own wrapper (which must see HEAD bodies and keep the length).
+    pub(crate) fn body_slot(&mut self) -> &mut Body {
         &mut self.body
     }
 
@@ -149,10 +193,33 @@ impl Response {
         &mut self.extensions
     }
 
-    /// Replace the body with `f(body)`. For HEAD requests the new body is dropped too.
+    /// Replace the body with `f(body)` (a compressor, a template filler, an error page's body).
+    ///
+    /// `Content-Length` is removed: it described the old body, and the server frames the new one
+    /// (from its exact length when known). For HEAD requests the new body is dropped too.
     pub fn map_body(mut self, f: impl FnOnce(Body) -> Body) -> Self {
         let body = f(std::mem::take(&mut self.body));
-        self.body = if self.head { Body::empty() } else { body };
+        self.set_body(body);
+        self
+    }
+
+    /// Replace the body, dropping the old one at once (SPEC.md `[mw-close]`); removes `Content-Length`
+    /// as [`map_body`](Self::map_body) does.
+    pub fn set_body(&mut self, body: impl Into<Body>) {
+        self.headers.remove(header::CONTENT_LENGTH);
+        self.body = if self.head {
+            Body::empty()
+        } else {
+            body.into()
+        };
+    }
+
+    /// Wrap the body with `f`, for wrappers that pass every byte through unchanged (counting bytes for
+    /// an access log, timing the transfer, noticing the end). `Content-Length` is kept, so the wrapper
+    /// **must** produce exactly the bytes of the body it wraps (the lint checks it:
+    /// `Check::ContentLengthMismatch`). On HEAD requests the (empty) body is wrapped too.
+    pub fn inspect_body(mut self, f: impl FnOnce(Body) -> Body) -> Self {
+        self.body = f(std::mem::take(&mut self.body));
         self
     }
 
@@ -181,7 +248,15 @@ impl Response {
     /// # Ok::<(), rgi::ResponseError>(())
     /// ```
     pub fn discard(self) -> StartResponse {
-        StartResponse { head: self.head }
+        StartResponse {
+            head: self.head,
+            spare: self.spare,
+        }
+    }
+
+    /// Whether this response was made from a [`StartResponse::spare`].
+    pub fn is_from_spare(&self) -> bool {
+        self.spare
     }
 
     /// Whether the request was `HEAD` (the body is then always empty).

@@ -211,23 +211,276 @@ where
         let mut service = self.service.clone();
         async move {
             let request = convert::into_http_request(environ);
-            std::future::poll_fn(|cx| service.poll_ready(cx))
-                .await
-                .map_err(Into::into)?;
-            let response = service.call(request).await.map_err(Into::into)?;
-            let (parts, body) = response.into_parts();
-            let mut headers = parts.headers;
-            let hop: Vec<_> = headers
-                .keys()
-                .filter(|n| is_hop_by_hop(n))
-                .cloned()
-                .collect();
-            for name in hop {
-                headers.remove(name);
-            }
-            let mut response = start.respond(parts.status, headers, Body::from_http_body(body))?;
-            *response.extensions_mut() = parts.extensions;
-            Ok(response)
+            call_service(&mut service, request, start).await
         }
     }
+}
+
+/// A `tower` layer (tower-http's CORS, compression, timeout, set-header, trace …) as an RGI layer.
+///
+/// The tower layer sees an `http::Request<B>` and an `http::Response<rgi::Body>`; the application under
+/// it still gets its environ. The environ is not rebuilt: its headers, body and extensions move into the
+/// request, the rest of it rides along in a request extension and is put back together below the tower
+/// layer (with the request's possibly changed method, URI, headers, body and extensions). A response
+/// whose body the layer left as an [`rgi::Body`](Body) is not re-boxed. A request the tower layer makes
+/// up itself (no environ riding along) gets an environ built as [`AppService`] builds one.
+///
+/// ```
+/// use rgi::ApplicationExt;
+/// use tower::util::MapResponseLayer;
+///
+/// let app = rgi::app_fn(|environ, start| async move {
+///     start.text(format!("path {}", String::from_utf8_lossy(environ.path_info())))
+/// })
+/// .layer(rgi::tower::TowerLayer::new(MapResponseLayer::new(|mut r: http::Response<rgi::Body>| {
+///     r.headers_mut().insert("x-tower", http::HeaderValue::from_static("yes"));
+///     r
+/// })));
+/// let response = rgi::testing::TestClient::new(app).get("/a").send_blocking();
+/// assert_eq!(response.text(), "path /a");
+/// assert_eq!(response.header("x-tower"), Some("yes"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct TowerLayer<L> {
+    layer: L,
+}
+
+impl<L> TowerLayer<L> {
+    /// Wrap a tower layer.
+    pub fn new(layer: L) -> Self {
+        TowerLayer { layer }
+    }
+}
+
+impl<L, A> tower_layer::Layer<A> for TowerLayer<L>
+where
+    A: Application,
+    L: tower_layer::Layer<EnvironService<A>>,
+{
+    type Service = Layered<L::Service>;
+
+    fn layer(&self, app: A) -> Self::Service {
+        Layered {
+            service: self.layer.layer(EnvironService {
+                app: Arc::new(app),
+                fallback: AppService::new(NoApp),
+            }),
+        }
+    }
+}
+
+/// The bottom of a [`TowerLayer`]: a `tower::Service` that puts the environ back together and calls the
+/// RGI application.
+pub struct EnvironService<A> {
+    app: Arc<A>,
+    fallback: AppService<NoApp>,
+}
+
+impl<A> Clone for EnvironService<A> {
+    fn clone(&self) -> Self {
+        EnvironService {
+            app: Arc::clone(&self.app),
+            fallback: self.fallback.clone(),
+        }
+    }
+}
+
+impl<A> fmt::Debug for EnvironService<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EnvironService").finish_non_exhaustive()
+    }
+}
+
+/// Placeholder application of the fallback bridge (only its environ building is used).
+#[derive(Debug, Clone, Copy)]
+pub struct NoApp;
+
+impl Application for NoApp {
+    async fn call(&self, _environ: Environ, start: StartResponse) -> Reply {
+        start.error(http::StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+/// The environ that rides in a request extension across a tower layer (extensions must be `Clone`).
+#[derive(Clone)]
+struct Riding(Arc<std::sync::Mutex<Option<(Environ, http::Uri)>>>);
+
+impl<A, B> Service<http::Request<B>> for EnvironService<A>
+where
+    A: Application,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    type Response = http::Response<Body>;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<http::Response<Body>, BoxError>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let riding = request
+            .extensions_mut()
+            .remove::<Riding>()
+            .and_then(|r| r.0.lock().ok()?.take());
+        let environ = match riding {
+            Some((environ, uri)) => reassemble(environ, &uri, request),
+            None => {
+                self.fallback.choose_executor();
+                let conn = request
+                    .extensions()
+                    .get::<ConnInfo>()
+                    .copied()
+                    .unwrap_or_default();
+                Ok(convert::environ_from_request(
+                    request,
+                    &conn,
+                    &self.fallback.server,
+                    self.fallback.limits,
+                ))
+            }
+        };
+        let app = Arc::clone(&self.app);
+        Box::pin(async move {
+            let environ = environ?;
+            let start = StartResponse::new(environ.method());
+            let response = app.call(environ, start).await?;
+            Ok(convert::into_http_response(response))
+        })
+    }
+}
+
+/// Put the environ back together from what the tower layer passed down.
+fn reassemble<B>(
+    mut environ: Environ,
+    original_uri: &http::Uri,
+    request: http::Request<B>,
+) -> Result<Environ, BoxError>
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let (parts, body) = request.into_parts();
+    if parts.method != environ.method() {
+        environ.set("REQUEST_METHOD", parts.method.as_str().to_owned())?;
+    }
+    if parts.uri != *original_uri {
+        // The tower layer rewrote the target: its path becomes PATH_INFO under the same SCRIPT_NAME.
+        let path = crate::environ::percent_decode(parts.uri.path().as_bytes()).to_vec();
+        let path = match path.strip_prefix(environ.script_name()) {
+            Some(rest)
+                if environ.script_name().is_empty() || rest.is_empty() || rest[0] == b'/' =>
+            {
+                rest.to_vec()
+            }
+            _ => path,
+        };
+        environ.set("PATH_INFO", path)?;
+        environ.set("QUERY_STRING", parts.uri.query().unwrap_or("").to_owned())?;
+    }
+    *environ.headers_mut() = parts.headers;
+    *environ.extensions_mut() = parts.extensions;
+    let mut body = Some(body);
+    let input = match (&mut body as &mut dyn std::any::Any).downcast_mut::<Option<Input>>() {
+        Some(input) => input.take().unwrap_or_default(),
+        None => Input::from_body(body.take().expect("body not yet taken")),
+    };
+    environ.set_input(input);
+    Ok(environ)
+}
+
+/// An application under a tower layer; made by [`TowerLayer`].
+#[derive(Clone)]
+pub struct Layered<S> {
+    service: S,
+}
+
+impl<S> fmt::Debug for Layered<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Layered").finish_non_exhaustive()
+    }
+}
+
+impl<S, RB> Application for Layered<S>
+where
+    S: Service<http::Request<Input>, Response = http::Response<RB>> + Clone + Send + Sync + 'static,
+    S::Future: Send,
+    S::Error: Into<BoxError>,
+    RB: http_body::Body + Send + 'static,
+    RB::Data: Buf + Send,
+    RB::Error: Into<BoxError>,
+{
+    fn call(
+        &self,
+        mut environ: Environ,
+        start: StartResponse,
+    ) -> impl Future<Output = Reply> + Send {
+        let mut service = self.service.clone();
+        async move {
+            let uri = convert::request_uri_for(&environ);
+            let mut request = http::Request::new(environ.take_input());
+            *request.method_mut() = environ.method().clone();
+            *request.version_mut() = convert::version_of(&environ);
+            *request.uri_mut() = uri.clone();
+            *request.headers_mut() = std::mem::take(environ.headers_mut());
+            *request.extensions_mut() = std::mem::take(environ.extensions_mut());
+            request
+                .extensions_mut()
+                .insert(Riding(Arc::new(std::sync::Mutex::new(Some((
+                    environ, uri,
+                ))))));
+            call_service(&mut service, request, start).await
+        }
+    }
+}
+
+/// Call a tower service with `request` (once it is ready) and respond with what it answers.
+async fn call_service<S, RB>(
+    service: &mut S,
+    request: http::Request<Input>,
+    start: StartResponse,
+) -> Reply
+where
+    S: Service<http::Request<Input>, Response = http::Response<RB>>,
+    S::Error: Into<BoxError>,
+    RB: http_body::Body + Send + 'static,
+    RB::Data: Buf + Send,
+    RB::Error: Into<BoxError>,
+{
+    std::future::poll_fn(|cx| service.poll_ready(cx))
+        .await
+        .map_err(Into::into)?;
+    let response = service.call(request).await.map_err(Into::into)?;
+    respond_from_http(start, response)
+}
+
+/// Respond with a service's `http::Response`: its hop-by-hop headers dropped (the RGI server owns the
+/// connection), its body streamed (not re-boxed when it already is an RGI [`Body`]), its extensions kept.
+fn respond_from_http<RB>(start: StartResponse, response: http::Response<RB>) -> Reply
+where
+    RB: http_body::Body + Send + 'static,
+    RB::Data: Buf + Send,
+    RB::Error: Into<BoxError>,
+{
+    let (parts, body) = response.into_parts();
+    let mut headers = parts.headers;
+    let hop: Vec<_> = headers
+        .keys()
+        .filter(|n| is_hop_by_hop(n))
+        .cloned()
+        .collect();
+    for name in hop {
+        headers.remove(name);
+    }
+    let mut body = Some(body);
+    let body = match (&mut body as &mut dyn std::any::Any).downcast_mut::<Option<Body>>() {
+        Some(own) => own.take().unwrap_or_default(),
+        None => Body::from_http_body(body.take().expect("body not yet taken")),
+    };
+    let mut response = start.respond(parts.status, headers, body)?;
+    *response.extensions_mut() = parts.extensions;
+    Ok(response)
 }

@@ -427,7 +427,7 @@ fn response_parts_can_be_changed_by_middleware() {
         .headers_mut()
         .insert("x-mw", HeaderValue::from_static("1"));
     response.extensions_mut().insert(7u8);
-    *response.body_mut() = Body::from("bb");
+    response.set_body("bb");
     assert_eq!(response.extensions().get::<u8>(), Some(&7));
     let (status, headers, body, extensions) = response.into_parts();
     assert_eq!(status, 201);

@@ -670,12 +670,12 @@ async fn a_body_that_breaks_its_exact_size_hint_is_an_error() {
     assert_eq!(report.open_bodies(), 0);
 }
 
-/// Middleware-ish: responds (for HEAD the body is dropped) and then puts a body back with `body_mut`.
+/// Middleware-ish: responds (for HEAD the body is dropped) and then breaks `inspect_body`'s rule by
+/// putting other bytes in place of the (empty) body.
 fn sets_body_after_respond() -> impl Application {
     app_fn(|_, start| async move {
-        let mut response = start.respond(StatusCode::OK, text_headers(), ())?;
-        *response.body_mut() = Body::from("leaked");
-        Ok(response)
+        let response = start.respond(StatusCode::OK, text_headers(), ())?;
+        Ok(response.inspect_body(|_| Body::from("leaked")))
     })
 }
 
@@ -841,9 +841,8 @@ fn one_body_mistake_is_reported_once_in_log_mode() {
     assert_eq!(checks(&report.violations()), [Check::ContentLengthMismatch]);
 
     let lint = Lint::new(app_fn(|_, start| async move {
-        let mut response = start.respond(StatusCode::OK, text_headers(), ())?;
-        *response.body_mut() = stream_of(&["a", "b", "c"]);
-        Ok(response)
+        let response = start.respond(StatusCode::OK, text_headers(), ())?;
+        Ok(response.inspect_body(|_| stream_of(&["a", "b", "c"])))
     }))
     .mode(LintMode::Log);
     let report = lint.report();

@@ -623,3 +623,70 @@ fn mounting() {
     let response = client.get("/blog/2026x").send_blocking();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
+
+// ---------------------------------------------------------------------------------------------------
+// SPEC.md, "`start_response`, by types" (responding in one line)
+// ---------------------------------------------------------------------------------------------------
+
+fn helpers() -> impl Application {
+    rgi::app_fn(|environ, start| async move {
+        match (environ.method().as_str(), environ.path_info()) {
+            ("GET", b"/") => start.html("<form method=post><button>go</button></form>"),
+            ("POST", b"/") => start.see_other("/done"),
+            ("GET", b"/done") => start
+                .status(StatusCode::OK)
+                .header("cache-control", "no-store")
+                .text("done\n"),
+            _ => start.error(StatusCode::NOT_FOUND),
+        }
+    })
+}
+
+#[test]
+fn one_line_helpers_answer_the_form_flow() {
+    let client = TestClient::new(rgi::lint::Lint::new(helpers()));
+    assert_eq!(
+        client.get("/").send_blocking().header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let r = client.post("/").send_blocking();
+    assert_eq!(
+        (r.status(), r.header("location")),
+        (StatusCode::SEE_OTHER, Some("/done"))
+    );
+    assert_eq!(
+        client.get("/done").send_blocking().header("cache-control"),
+        Some("no-store")
+    );
+    assert_eq!(client.get("/x").send_blocking().status(), 404);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// SPEC.md, "Middleware rules" ([mw-spare])
+// ---------------------------------------------------------------------------------------------------
+
+fn shielded<A: Application>(inner: A) -> impl Application {
+    use rgi::ApplicationExt;
+    inner.layer(rgi::middleware::from_fn(
+        |environ, start, next| async move {
+            let spare = start.spare();
+            match next.call(environ, start).await {
+                Ok(response) => Ok(response),
+                Err(_) => spare.error_with(StatusCode::SERVICE_UNAVAILABLE, "try again soon"),
+            }
+        },
+    ))
+}
+
+#[test]
+fn a_spare_answers_for_a_failed_inner_app() {
+    let failing = rgi::app_fn(|_, _start| async move { Err("down".into()) });
+    let r = TestClient::new(shielded(failing)).get("/").send_blocking();
+    assert_eq!(
+        (r.status(), r.text().as_str()),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "503 Service Unavailable: try again soon\n"
+        )
+    );
+}

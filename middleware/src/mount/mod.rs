@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use http::{header, HeaderMap, HeaderValue, StatusCode};
+use http::StatusCode;
 use rgi::{Application, BoxApp, Environ, Reply, StartResponse};
 
 /// Applications mounted under prefixes; see the [module docs](self).
@@ -70,12 +70,7 @@ impl Application for Mount {
                 return app.call(environ, start).await;
             }
         }
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        Ok(start.respond(StatusCode::NOT_FOUND, headers, "404 Not Found\n")?)
+        start.error(StatusCode::NOT_FOUND)
     }
 }
 
@@ -91,9 +86,7 @@ mod tests {
                 String::from_utf8_lossy(environ.script_name()),
                 String::from_utf8_lossy(environ.path_info())
             );
-            let mut headers = HeaderMap::new();
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-            Ok(start.respond(StatusCode::OK, headers, body)?)
+            start.text(body)
         })
     }
 
