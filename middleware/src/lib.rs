@@ -6,11 +6,19 @@
 //!
 //! - [`Builder`]: a stack that reads top to bottom (`enable`, `enable_if`, `mount`, `app`).
 //! - [`mount`]: dispatch to applications mounted under URL prefixes (SCRIPT_NAME-aware).
+//! - [`request_id`]: an `X-Request-Id` for every request, generated or trusted from the proxy.
+//! - [`proxy_fix`]: client address, scheme and host from a trusted proxy's `X-Forwarded-*` or `Forwarded`.
+//! - [`catch_panic`]: a panic in the application becomes a 500, logged with the request id.
+//! - [`error_pages`]: 4xx/5xx pages in HTML or JSON by `Accept`, also for an application's `Err`.
 //!
 //! The validator middleware lives with the contract, as [`rgi::lint::Lint`].
 
 pub mod builder;
+pub mod catch_panic;
+pub mod error_pages;
 pub mod mount;
+pub mod proxy_fix;
+pub mod request_id;
 
 pub use crate::builder::Builder;
 pub use crate::mount::Mount;
