@@ -36,16 +36,12 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 ///
 /// ```
 /// use rgi::{Application, Environ, Reply, StartResponse};
-/// use http::{HeaderMap, HeaderValue, StatusCode, header::CONTENT_TYPE};
 ///
 /// struct Hello;
 ///
 /// impl Application for Hello {
 ///     async fn call(&self, environ: Environ, start: StartResponse) -> Reply {
-///         let mut headers = HeaderMap::new();
-///         headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-///         let body = format!("Hello from {}!\n", String::from_utf8_lossy(environ.path_info()));
-///         Ok(start.respond(StatusCode::OK, headers, body)?)
+///         start.text(format!("Hello from {}!\n", String::from_utf8_lossy(environ.path_info())))
 ///     }
 /// }
 /// # let response = rgi::testing::TestClient::new(Hello).get("/rgi").send_blocking();
@@ -137,13 +133,12 @@ impl<F> fmt::Debug for Blocking<F> {
 ///
 /// ```
 /// use std::io::Read;
-/// use http::{HeaderMap, StatusCode};
 ///
 /// let app = rgi::blocking(|mut environ, start| {
 ///     let mut body = Vec::new();
 ///     environ.input_mut().read_to_end(&mut body)?;
 ///     std::thread::sleep(std::time::Duration::from_millis(1)); // fine here
-///     Ok(start.respond(StatusCode::OK, HeaderMap::new(), body)?)
+///     start.bytes("application/octet-stream", body)
 /// });
 /// # let response = rgi::testing::TestClient::new(app).post("/").body("ping").send_blocking();
 /// # assert_eq!(response.body(), "ping");
@@ -193,8 +188,8 @@ impl<A: Application> DynApplication for A {
 ///
 /// ```
 /// let apps: Vec<rgi::BoxApp> = vec![
-///     rgi::BoxApp::new(rgi::app_fn(|_, start| async move { Ok(start.respond(http::StatusCode::OK, Default::default(), "a")?) })),
-///     rgi::BoxApp::new(rgi::blocking(|_, start| Ok(start.respond(http::StatusCode::OK, Default::default(), "b")?))),
+///     rgi::BoxApp::new(rgi::app_fn(|_, start| async move { start.text("a") })),
+///     rgi::BoxApp::new(rgi::blocking(|_, start| start.text("b"))),
 /// ];
 /// # assert_eq!(apps.len(), 2);
 /// ```

@@ -9,17 +9,13 @@
 //!
 //! ```
 //! use rgi::{Application, Environ, Reply, StartResponse};
-//! use http::{header, HeaderMap, HeaderValue, StatusCode};
 //!
 //! struct Hello;
 //!
 //! impl Application for Hello {
 //!     async fn call(&self, environ: Environ, start: StartResponse) -> Reply {
-//!         let mut headers = HeaderMap::new();
-//!         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
 //!         let name = environ.get("QUERY_STRING").map(|q| q.to_string_lossy().into_owned());
-//!         let body = format!("Hello {}!\n", name.as_deref().unwrap_or("World"));
-//!         Ok(start.respond(StatusCode::OK, headers, body)?)
+//!         start.text(format!("Hello {}!\n", name.as_deref().unwrap_or("World")))
 //!     }
 //! }
 //! # let r = rgi::testing::TestClient::new(Hello).get("/?RGI").send_blocking();
@@ -28,7 +24,11 @@
 //!
 //! - [`Environ`]: the request — CGI/1.1 meta-variables by their exact names, headers, `rgi.*` keys,
 //!   the body ([`Input`]) and typed extensions.
-//! - [`StartResponse`]: consumed to make the one [`Response`] (status, headers, [`Body`]).
+//! - [`StartResponse`]: consumed to make the one [`Response`] (status, headers, [`Body`]); its
+//!   [one-line answers](reply) (`text`, `html`, `json`, `see_other`, `error`, `file`, `status(..).header(..)`).
+//! - Composition: [`ApplicationExt`] (`.layer`, `.tower_layer`, `.boxed`), closure middleware in
+//!   [`middleware`] (`from_fn`, `map_request`, `map_response`), [`StartResponse::spare`] for answering
+//!   after an inner application failed, [`Layer`] (tower's).
 //! - [`blocking`] for synchronous code, [`app_fn`] for closures, [`BoxApp`] to erase types.
 //! - [`lint`]: a validator for both sides; [`testing`]: an in-process client;
 //!   [`tower`]: bridges to and from `tower::Service`; [`convert`]: `http` type conversions.

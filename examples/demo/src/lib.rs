@@ -7,7 +7,6 @@
 //!
 //! Values that are not UTF-8 are shown with U+FFFD replacement characters.
 
-use http::{header, HeaderMap, HeaderValue, StatusCode};
 use rgi::{Application, Environ, Reply, StartResponse};
 use sha2::{Digest, Sha256};
 
@@ -37,11 +36,6 @@ impl Application for Demo {
             "body_len": body_len,
             "body_sha256": hex,
         });
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        Ok(start.respond(StatusCode::OK, headers, format!("{json}\n"))?)
+        start.bytes("application/json", format!("{json}\n"))
     }
 }

@@ -4,7 +4,6 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use http::{header, HeaderMap, HeaderValue, StatusCode};
 use rgi::{Application, Environ, Reply, StartResponse};
 
 /// The hello application. Each process counts the requests it served.
@@ -16,12 +15,10 @@ pub struct Hello {
 impl Application for Hello {
     async fn call(&self, _environ: Environ, start: StartResponse) -> Reply {
         let count = self.count.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut headers = HeaderMap::new();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         let body = format!(
             "Hello World!\nAccess count: {count}\nPID: {}\n",
             std::process::id()
         );
-        Ok(start.respond(StatusCode::OK, headers, body)?)
+        start.text(body)
     }
 }

@@ -6,7 +6,6 @@
 
 use std::io::Write;
 
-use http::StatusCode;
 
 fn note(what: &str, worker: &rgi_servers::arbiter::WorkerInfo) {
     let Some(path) = std::env::var_os("HOOK_LOG") else {
@@ -23,9 +22,7 @@ fn note(what: &str, worker: &rgi_servers::arbiter::WorkerInfo) {
 }
 
 fn main() -> std::process::ExitCode {
-    let app = rgi::app_fn(|_environ, start| async move {
-        Ok(start.respond(StatusCode::OK, Default::default(), "hooked\n")?)
-    });
+    let app = rgi::app_fn(|_environ, start| async move { start.text("hooked\n") });
     rgi_servers::arbiter::Hooks::new()
         .on_worker_start(|w| {
             note("start", w);
