@@ -42,6 +42,9 @@
 //! `rgi.version` is 1.0. Additions that old applications and servers can ignore (a new capability, a
 //! new optional key) keep the major version; see SPEC.md, "Versioning".
 
+// SPEC.md names items as `rgi::…`; inside this crate that path resolves here.
+extern crate self as rgi;
+
 mod app;
 mod block_on;
 mod body;
@@ -57,6 +60,19 @@ pub mod reply;
 mod response;
 pub mod testing;
 pub mod tower;
+
+/// The specification, SPEC.md, as rustdoc (its named items are checked links).
+pub mod spec;
+// The names SPEC.md uses unqualified, for rustdoc's link resolution only.
+#[cfg(doc)]
+#[allow(unused_imports)]
+use crate::{
+    convert::{ConnInfo, EnvironMeta, InputLimits},
+    lint::{Check, Lint, LintLayer, LintMode, LintReport},
+    middleware::Next,
+    testing::{TestClient, TestRequest, TestResponse},
+    tower::{AppService, ServiceApp, TowerLayer},
+};
 
 pub use crate::app::{
     app_fn, blocking, AppFn, Application, Blocking, BoxApp, BoxError, BoxFuture, Reply,

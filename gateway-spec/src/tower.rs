@@ -222,7 +222,7 @@ where
 /// it still gets its environ. The environ is not rebuilt: its headers, body and extensions move into the
 /// request, the rest of it rides along in a request extension and is put back together below the tower
 /// layer (with the request's possibly changed method, URI, headers, body and extensions). A response
-/// whose body the layer left as an [`rgi::Body`](Body) is not re-boxed. A request the tower layer makes
+/// whose body the layer left as an [`rgi::Body`] is not re-boxed. A request the tower layer makes
 /// up itself (no environ riding along) gets an environ built as [`AppService`] builds one.
 ///
 /// ```

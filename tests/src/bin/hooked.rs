@@ -6,7 +6,6 @@
 
 use std::io::Write;
 
-
 fn note(what: &str, worker: &rgi_servers::arbiter::WorkerInfo) {
     let Some(path) = std::env::var_os("HOOK_LOG") else {
         return;
