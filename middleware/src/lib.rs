@@ -10,15 +10,25 @@
 //! - [`proxy_fix`]: client address, scheme and host from a trusted proxy's `X-Forwarded-*` or `Forwarded`.
 //! - [`catch_panic`]: a panic in the application becomes a 500, logged with the request id.
 //! - [`error_pages`]: 4xx/5xx pages in HTML or JSON by `Accept`, also for an application's `Err`.
+//! - [`static_files`]: files from a directory, confined to it, with validators, ranges and
+//!   precompressed siblings; an application or a layer falling through to the inner one.
+//! - [`compression`]: `br`, `zstd`, `gzip` negotiated by `Accept-Encoding`, streamed.
+//! - [`conditional`]: `304`/`412` for any response with an `ETag` or `Last-Modified`.
 //!
 //! The validator middleware lives with the contract, as [`rgi::lint::Lint`].
 
 pub mod builder;
 pub mod catch_panic;
+pub mod compression;
+pub mod conditional;
 pub mod error_pages;
 pub mod mount;
 pub mod proxy_fix;
 pub mod request_id;
+pub mod static_files;
 
 pub use crate::builder::Builder;
+pub use crate::compression::CompressionLayer;
+pub use crate::conditional::ConditionalLayer;
 pub use crate::mount::Mount;
+pub use crate::static_files::Static;
