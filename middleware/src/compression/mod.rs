@@ -29,19 +29,11 @@
 //! [`Static::precompressed`](crate::static_files::Static::precompressed) instead for large files.
 //!
 //! ```
-//! use http::{HeaderMap, HeaderValue, StatusCode};
+//! use rgi::ApplicationExt as _;
 //! use rgi_middleware::compression::CompressionLayer;
 //!
-//! let page = "<p>hello</p>".repeat(200);
-//! let app = rgi::app_fn(move |_, start| {
-//!     let page = page.clone();
-//!     async move {
-//!         let mut headers = HeaderMap::new();
-//!         headers.insert("content-type", HeaderValue::from_static("text/html"));
-//!         Ok(start.respond(StatusCode::OK, headers, page)?)
-//!     }
-//! });
-//! let client = rgi::testing::TestClient::new(CompressionLayer::new().layer_app(app));
+//! let app = rgi::app_fn(|_, start| async move { start.html("<p>hello</p>".repeat(200)) });
+//! let client = rgi::testing::TestClient::new(app.layer(CompressionLayer::new()));
 //! let response = client.get("/").header("accept-encoding", "gzip, br;q=0.5").send_blocking();
 //! assert_eq!(response.header("content-encoding"), Some("gzip"));
 //! assert_eq!(response.header("vary"), Some("accept-encoding"));
@@ -117,14 +109,6 @@ impl CompressionLayer {
     pub fn brotli_level(mut self, level: Level) -> Self {
         self.brotli_level = level;
         self
-    }
-
-    /// Wrap `app` (the same as `Layer::layer`, without importing the trait).
-    pub fn layer_app<A: Application>(self, app: A) -> Compression<A> {
-        Compression {
-            inner: app,
-            settings: self,
-        }
     }
 
     /// Whether `response` may be compressed at all (the client's wishes aside).

@@ -17,15 +17,14 @@
 //! acting. Dates are compared to the second (HTTP dates have no finer resolution).
 //!
 //! ```
-//! use http::{HeaderMap, HeaderValue, StatusCode};
+//! use http::StatusCode;
+//! use rgi::ApplicationExt as _;
 //! use rgi_middleware::conditional::ConditionalLayer;
 //!
 //! let app = rgi::app_fn(|_, start| async move {
-//!     let mut headers = HeaderMap::new();
-//!     headers.insert("etag", HeaderValue::from_static("\"v1\""));
-//!     Ok(start.respond(StatusCode::OK, headers, "the page")?)
+//!     start.header("etag", "\"v1\"").text("the page")
 //! });
-//! let client = rgi::testing::TestClient::new(ConditionalLayer::new().layer_app(app));
+//! let client = rgi::testing::TestClient::new(app.layer(ConditionalLayer::new()));
 //! let fresh = client.get("/").send_blocking();
 //! assert_eq!((fresh.status(), fresh.text().as_str()), (StatusCode::OK, "the page"));
 //! let cached = client.get("/").header("if-none-match", "\"v1\"").send_blocking();
@@ -37,7 +36,7 @@ mod validators;
 
 use std::time::SystemTime;
 
-use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use http::{header, HeaderMap, Method, StatusCode};
 use rgi::{Application, Environ, Reply, Response, StartResponse};
 use tower_layer::Layer;
 
@@ -53,11 +52,6 @@ impl ConditionalLayer {
     /// The layer (it has no settings).
     pub fn new() -> Self {
         ConditionalLayer::default()
-    }
-
-    /// Wrap `app` (the same as `Layer::layer`, without importing the trait).
-    pub fn layer_app<A: Application>(self, app: A) -> Conditional<A> {
-        Conditional { inner: app }
     }
 }
 
@@ -126,8 +120,10 @@ impl<A: Application> Application for Conditional<A> {
             .and_then(http_date);
         match Precondition::evaluate(&method, &conditions.headers, etag.as_ref(), last_modified) {
             Precondition::Proceed => Ok(response),
-            Precondition::NotModified => Ok(not_modified(response)?),
-            Precondition::Failed => Ok(precondition_failed(response)?),
+            Precondition::NotModified => not_modified(response),
+            Precondition::Failed => replace(response, |start| {
+                start.error(StatusCode::PRECONDITION_FAILED)
+            }),
         }
     }
 }
@@ -141,42 +137,27 @@ const REPRESENTATION: [header::HeaderName; 5] = [
     header::CONTENT_RANGE,
 ];
 
-/// Replace `response` (dropping its body at once) with one of `status`, built by `respond`, keeping
-/// the response extensions.
-fn replace(
-    mut response: Response,
-    status: StatusCode,
-    headers: HeaderMap,
-    body: &'static str,
-) -> Result<Response, rgi::ResponseError> {
+/// Replace `response` (dropping its body at once) with what `make` answers, keeping the response
+/// extensions (SPEC.md: middleware copies them to a response it builds in place of the inner one).
+fn replace(mut response: Response, make: impl FnOnce(StartResponse) -> Reply) -> Reply {
     let extensions = std::mem::take(response.extensions_mut());
-    let mut replaced = response.discard().respond(status, headers, body)?;
+    let mut replaced = make(response.discard())?;
     *replaced.extensions_mut() = extensions;
     Ok(replaced)
 }
 
 /// `response` as a `304 Not Modified`: no body, no representation metadata.
-pub(crate) fn not_modified(mut response: Response) -> Result<Response, rgi::ResponseError> {
+fn not_modified(mut response: Response) -> Reply {
     let mut headers = std::mem::take(response.headers_mut());
     for name in &REPRESENTATION {
         headers.remove(name);
     }
-    replace(response, StatusCode::NOT_MODIFIED, headers, "")
-}
-
-/// `response` replaced by `412 Precondition Failed`.
-pub(crate) fn precondition_failed(response: Response) -> Result<Response, rgi::ResponseError> {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    replace(
-        response,
-        StatusCode::PRECONDITION_FAILED,
-        headers,
-        "412 Precondition Failed\n",
-    )
+    replace(response, |start| {
+        start
+            .status(StatusCode::NOT_MODIFIED)
+            .header_map(headers)
+            .empty()
+    })
 }
 
 /// When the file or resource was last modified, truncated to what an HTTP date can say.

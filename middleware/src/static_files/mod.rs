@@ -19,7 +19,8 @@
 //!   `file.br`, `file.zst`, `file.gz` next to `file`, chosen by `Accept-Encoding` and its q-values,
 //!   sent with `Content-Encoding`, the original's media type, an `ETag` of their own and
 //!   `Vary: Accept-Encoding`. A request with `Range` gets the plain file.
-//! - **Media types** from the extension ([`mime_guess`]); `text/*` gets `charset=utf-8`.
+//! - **Media types** from the extension ([`rgi::reply::content_type_for`]: `mime_guess`, text in
+//!   UTF-8).
 //! - **Directories**: `index.html` (see [`index_file`](Static::index_file)) is served for `dir/`;
 //!   `dir` without the slash is redirected (`301`) to `dir/`. Without an index, a directory is `404`
 //!   (there are no listings).
@@ -54,6 +55,29 @@
 //! assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
 //! let part = client.get("/static/hello.txt").header("range", "bytes=7-").send_blocking();
 //! assert_eq!((part.status(), part.text().as_str()), (StatusCode::PARTIAL_CONTENT, "file"));
+//! # std::fs::remove_dir_all(&root)?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! As a layer in a stack, in front of the application (files first, the application for the rest):
+//!
+//! ```
+//! use rgi_middleware::{Builder, CompressionLayer, ConditionalLayer, Static};
+//!
+//! # let root = std::env::temp_dir().join(format!("rgi-static-doc2-{}", std::process::id()));
+//! # std::fs::create_dir_all(&root)?;
+//! std::fs::write(root.join("app.css"), "body { margin: 0 }\n".repeat(100))?;
+//! let site = rgi::app_fn(|_, start| async move { start.html("<h1>home</h1>") });
+//! let app = Builder::new()
+//!     .enable(ConditionalLayer::new())
+//!     .enable(CompressionLayer::new())
+//!     .enable(Static::new(&root))
+//!     .app(site);
+//! let client = rgi::testing::TestClient::new(app);
+//! let css = client.get("/app.css").header("accept-encoding", "gzip").send_blocking();
+//! assert_eq!(css.header("content-encoding"), Some("gzip"));
+//! assert!(css.header("etag").unwrap().starts_with("W/"));
+//! assert_eq!(client.get("/").send_blocking().text(), "<h1>home</h1>");
 //! # std::fs::remove_dir_all(&root)?;
 //! # Ok::<(), std::io::Error>(())
 //! ```
@@ -218,11 +242,12 @@ impl Static {
             Precondition::NotModified => {
                 return Ok(start.respond(StatusCode::NOT_MODIFIED, headers, ())?)
             }
-            Precondition::Failed => {
-                return plain(start, StatusCode::PRECONDITION_FAILED, HeaderMap::new())
-            }
+            Precondition::Failed => return start.error(StatusCode::PRECONDITION_FAILED),
         }
-        headers.insert(header::CONTENT_TYPE, media_type(&asked));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::try_from(rgi::reply::content_type_for(&asked))?,
+        );
         match encoding {
             Some(encoding) => {
                 headers.insert(
@@ -279,7 +304,7 @@ type Begun = (path::Segments, tokio::sync::oneshot::Receiver<Lookup>);
 #[derive(Debug)]
 enum Outcome {
     File(Found),
-    Redirect(HeaderValue),
+    Redirect(String),
     Refused(StatusCode),
 }
 
@@ -297,8 +322,10 @@ impl Application for Static {
         }
         match self.lookup(environ).await? {
             (Outcome::File(found), environ) => self.respond(found, &environ, start),
-            (Outcome::Redirect(location), _) => redirect(start, location),
-            (Outcome::Refused(status), _) => plain(start, status, HeaderMap::new()),
+            (Outcome::Redirect(location), _) => {
+                start.redirect(StatusCode::MOVED_PERMANENTLY, &location)
+            }
+            (Outcome::Refused(status), _) => start.error(status),
         }
     }
 }
@@ -329,30 +356,21 @@ impl<A: Application> Application for StaticFallback<A> {
         }
         match self.files.lookup(environ).await? {
             (Outcome::File(found), environ) => self.files.respond(found, &environ, start),
-            (Outcome::Redirect(location), _) => redirect(start, location),
+            (Outcome::Redirect(location), _) => {
+                start.redirect(StatusCode::MOVED_PERMANENTLY, &location)
+            }
             (Outcome::Refused(_), environ) => self.inner.call(environ, start).await,
         }
     }
 }
 
-/// A short `text/plain` answer: `404 Not Found\n`.
-fn plain(start: StartResponse, status: StatusCode, mut headers: HeaderMap) -> Reply {
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    let body = format!(
-        "{} {}\n",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or("")
-    );
-    Ok(start.respond(status, headers, body)?)
-}
-
-fn redirect(start: StartResponse, location: HeaderValue) -> Reply {
-    let mut headers = HeaderMap::new();
-    headers.insert(header::LOCATION, location);
-    plain(start, StatusCode::MOVED_PERMANENTLY, headers)
+/// A short `text/plain` answer (`404 Not Found\n`) with `headers`.
+fn plain(start: StartResponse, status: StatusCode, headers: HeaderMap) -> Reply {
+    let reason = status.canonical_reason().unwrap_or("");
+    start
+        .status(status)
+        .header_map(headers)
+        .text(format!("{} {reason}\n", status.as_u16()))
 }
 
 /// Characters escaped in a path segment of the `Location` (RFC 3986 `pchar` keeps the rest).
@@ -374,7 +392,7 @@ const SEGMENT: &AsciiSet = &CONTROLS
 
 /// `SCRIPT_NAME/seg/ments/` (+ the query): built from the checked segments, never from the raw
 /// path, so `//evil.example` cannot become a protocol-relative redirect.
-fn directory_location(environ: &Environ, segments: &path::Segments) -> HeaderValue {
+fn directory_location(environ: &Environ, segments: &path::Segments) -> String {
     let mut location = String::new();
     for part in environ
         .script_name()
@@ -394,7 +412,7 @@ fn directory_location(environ: &Environ, segments: &path::Segments) -> HeaderVal
         location.push('?');
         location.push_str(&String::from_utf8_lossy(query));
     }
-    HeaderValue::try_from(location).unwrap_or(HeaderValue::from_static("/"))
+    location
 }
 
 /// `"LEN-SECS.NANOS"` in hex, with the coding of a precompressed sibling: changes whenever the file
@@ -414,17 +432,6 @@ fn entity_tag(
         since.subsec_nanos()
     );
     HeaderValue::try_from(tag).unwrap_or(HeaderValue::from_static("\"0\""))
-}
-
-/// The media type of `path` by its extension; `text/*` in UTF-8.
-fn media_type(path: &Path) -> HeaderValue {
-    let mime = mime_guess::from_path(path).first_or_octet_stream();
-    let value = if mime.type_() == mime_guess::mime::TEXT && mime.get_param("charset").is_none() {
-        format!("{}; charset=utf-8", mime.essence_str())
-    } else {
-        mime.to_string()
-    };
-    HeaderValue::try_from(value).unwrap_or(HeaderValue::from_static("application/octet-stream"))
 }
 
 #[cfg(test)]
