@@ -1,12 +1,17 @@
-//! Hot-path micro-benchmarks: building an environ from an HTTP request and from CGI variables, and a
-//! hello-world application call. Run with `cargo bench -p rgi`.
+//! Hot-path micro-benchmarks: building an environ from an HTTP request and from CGI variables, a
+//! hello-world application call, and what one layer around it costs (an RGI closure layer, a tower-http
+//! layer through `TowerLayer`, and the same tower-http layer through a full http round trip of the
+//! environ). Run with `cargo bench -p rgi`.
 
 use std::sync::Arc;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 use rgi::convert::{self, ConnInfo, InputLimits};
-use rgi::{Application, Environ, Reply, ServerInfo, StartResponse};
+use rgi::tower::{AppService, ServiceApp};
+use rgi::{Application, ApplicationExt, Environ, Reply, ServerInfo, StartResponse};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_layer::Layer;
 
 struct Hello;
 
@@ -74,6 +79,46 @@ fn benches(c: &mut Criterion) {
             criterion::BatchSize::SmallInput,
         )
     });
+    let set_header = || {
+        SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        )
+    };
+    let layered: Vec<(&str, rgi::BoxApp)> = vec![
+        (
+            "hello_call_http_rgi_layer",
+            Hello
+                .layer(rgi::middleware::map_response(|mut r: rgi::Response| {
+                    r.headers_mut()
+                        .insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+                    r
+                }))
+                .boxed(),
+        ),
+        (
+            "hello_call_http_tower_layer",
+            Hello.tower_layer(set_header()).boxed(),
+        ),
+        (
+            "hello_call_http_tower_layer_full_bridge",
+            ServiceApp::new(set_header().layer(AppService::new(Hello))).boxed(),
+        ),
+        ("hello_call_http_boxed", Hello.boxed()),
+    ];
+    for (name, app) in layered {
+        c.bench_function(name, |b| {
+            b.iter_batched(
+                request,
+                |req| {
+                    let environ =
+                        convert::environ_from_request(req, &conn, &server, InputLimits::default());
+                    black_box(rgi::block_on(convert::call_app(&app, environ)))
+                },
+                criterion::BatchSize::SmallInput,
+            )
+        });
+    }
 }
 
 // `criterion_group!` defines an undocumented `pub fn`.
