@@ -1,7 +1,7 @@
 //! The static-files application the end-to-end traversal test drives through every gateway.
 //!
 //! Serves the directory named by `RGI_STATIC_ROOT` (required) with
-//! [`Static`](rgi_middleware::Static), under the conditional and compression layers, and answers
+//! [`Static`], under the conditional and compression layers, and answers
 //! `405` to methods other than GET and HEAD. Run with:
 //! `RGI_STATIC_ROOT=public cargo run -p rgi-tests --bin staticapp -- --bind 127.0.0.1:8000`.
 
