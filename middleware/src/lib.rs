@@ -6,6 +6,7 @@
 //!
 //! - [`Builder`]: a stack that reads top to bottom (`enable`, `enable_if`, `mount`, `app`).
 //! - [`mount`]: dispatch to applications mounted under URL prefixes (SCRIPT_NAME-aware).
+//! - [`access_log`]: the server's `--access-logfile` lines (same atoms and formats) under any gateway.
 //! - [`request_id`]: an `X-Request-Id` for every request, generated or trusted from the proxy.
 //! - [`proxy_fix`]: client address, scheme and host from a trusted proxy's `X-Forwarded-*` or `Forwarded`.
 //! - [`catch_panic`]: a panic in the application becomes a 500, logged with the request id.
@@ -17,6 +18,7 @@
 //!
 //! The validator middleware lives with the contract, as [`rgi::lint::Lint`].
 
+pub mod access_log;
 pub mod builder;
 pub mod catch_panic;
 pub mod compression;
