@@ -7,6 +7,7 @@
 //! - [`Builder`]: a stack that reads top to bottom (`enable`, `enable_if`, `mount`, `app`).
 //! - [`mount`]: dispatch to applications mounted under URL prefixes (SCRIPT_NAME-aware).
 //! - [`access_log`]: the server's `--access-logfile` lines (same atoms and formats) under any gateway.
+//! - [`limits`]: a request body size limit (413) and a per-request timeout (504), per mount.
 //! - [`request_id`]: an `X-Request-Id` for every request, generated or trusted from the proxy.
 //! - [`proxy_fix`]: client address, scheme and host from a trusted proxy's `X-Forwarded-*` or `Forwarded`.
 //! - [`catch_panic`]: a panic in the application becomes a 500, logged with the request id.
@@ -15,6 +16,7 @@
 //!   precompressed siblings; an application or a layer falling through to the inner one.
 //! - [`compression`]: `br`, `zstd`, `gzip` negotiated by `Accept-Encoding`, streamed.
 //! - [`conditional`]: `304`/`412` for any response with an `ETag` or `Last-Modified`.
+//! - [`security_headers`]: HSTS (over https), nosniff, frame options, referrer policy, a CSP hook.
 //!
 //! The validator middleware lives with the contract, as [`rgi::lint::Lint`].
 
@@ -24,9 +26,11 @@ pub mod catch_panic;
 pub mod compression;
 pub mod conditional;
 pub mod error_pages;
+pub mod limits;
 pub mod mount;
 pub mod proxy_fix;
 pub mod request_id;
+pub mod security_headers;
 pub mod static_files;
 
 pub use crate::builder::Builder;
