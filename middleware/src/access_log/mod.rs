@@ -2,7 +2,7 @@
 //!
 //! The RGI HTTP server logs requests itself; behind CGI, FastCGI, SCGI or uwsgi the web server in front
 //! keeps its own log in its own format. This layer writes the same lines as the RGI server, in the
-//! same [formats](format) (gunicorn's `%(h)s %(l)s …` atoms, or `json`), from inside the application:
+//! same [formats](mod@format) (gunicorn's `%(h)s %(l)s …` atoms, or `json`), from inside the application:
 //!
 //! - one line per request, written with one `write(2)` call (to a file opened with `O_APPEND`, so lines
 //!   of many processes never tear or interleave), to standard error, or handed to a closure;
