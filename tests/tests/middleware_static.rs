@@ -45,6 +45,8 @@ struct Row {
     headers: &'static str,
     /// Text the body must contain (positive rows).
     body: Option<&'static str>,
+    /// A response header line the answer must carry (lower-case name).
+    header: Option<&'static str>,
 }
 
 const fn row(target: &'static str, want: u16) -> Row {
@@ -53,6 +55,7 @@ const fn row(target: &'static str, want: u16) -> Row {
         want,
         headers: "",
         body: None,
+        header: None,
     }
 }
 
@@ -78,6 +81,18 @@ const ROWS: &[Row] = &[
     Row {
         headers: "If-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT\r\n",
         ..row("/hello.txt", 304)
+    },
+    // The compression layer over the files, and a precompressed sibling, under every gateway.
+    Row {
+        headers: "Accept-Encoding: gzip\r\n",
+        header: Some("content-encoding: gzip"),
+        ..row("/big.txt", 200)
+    },
+    Row {
+        headers: "Accept-Encoding: br, gzip\r\n",
+        body: Some("PRECOMPRESSED BROTLI"),
+        header: Some("content-encoding: br"),
+        ..row("/style.css", 200)
     },
     row("/nope.txt", 404),
     row("/../secret.txt", 400),
@@ -208,6 +223,9 @@ fn make_root() -> (TempDir, PathBuf) {
     fs::write(root.join("hello.txt"), HELLO).expect("write hello");
     fs::write(root.join("sub/index.html"), "<h1>sub</h1>").expect("write index");
     fs::write(root.join("%2e"), "a file named %2e").expect("write %2e");
+    fs::write(root.join("big.txt"), HELLO.repeat(200)).expect("write big");
+    fs::write(root.join("style.css"), "body { margin: 0 }").expect("write css");
+    fs::write(root.join("style.css.br"), "PRECOMPRESSED BROTLI").expect("write css.br");
     fs::create_dir_all(root.join("%2e%2e")).expect("mkdir %2e%2e");
     let link = |target: &Path, name: &str| {
         std::os::unix::fs::symlink(target, root.join(name)).expect("symlink");
@@ -336,6 +354,15 @@ fn run(gateway: &Gateway) -> (Vec<String>, Vec<String>) {
                 if !answer.contains(body) {
                     failures.push(format!(
                         "{} {}: body lacks {body:?}:\n{answer}",
+                        gateway.name, row.target
+                    ));
+                }
+            }
+            if let Some(header) = row.header {
+                let (head, _) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+                if !head.to_ascii_lowercase().contains(header) {
+                    failures.push(format!(
+                        "{} {}: no `{header}` header:\n{head}",
                         gateway.name, row.target
                     ));
                 }

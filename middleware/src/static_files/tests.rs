@@ -529,3 +529,27 @@ fn a_missing_root_serves_nothing() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[test]
+fn a_full_blocking_pool_fails_the_request_as_overloaded() {
+    /// An executor whose pool is always full.
+    struct Full;
+    impl rgi::Executor for Full {
+        fn spawn_blocking(&self, _job: rgi::BlockingJob) -> Result<(), rgi::Overloaded> {
+            Err(rgi::Overloaded)
+        }
+    }
+    let fixture = Fixture::new();
+    let files = Static::new(fixture.root());
+    let environ = Environ::builder(Method::GET, "/hello.txt")
+        .executor(Full)
+        .build();
+    let error = rgi::block_on(files.call(environ, StartResponse::new(&Method::GET))).unwrap_err();
+    assert!(error.is::<rgi::Overloaded>(), "{error}");
+    // A refused path never reaches the executor.
+    let environ = Environ::builder(Method::GET, "/../x")
+        .executor(Full)
+        .build();
+    let response = rgi::block_on(files.call(environ, StartResponse::new(&Method::GET))).unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
