@@ -9,7 +9,7 @@ use http::header::{self, HeaderValue};
 use http::{HeaderMap, StatusCode, Version};
 
 use crate::environ::{FromHttp, ServerInfo, Target};
-use crate::input::{BodyTooLarge, ShortBody};
+use crate::input::{BadBody, BodyTooLarge, ShortBody};
 use crate::{
     Application, Body, BoxError, Environ, Input, Overloaded, Response, Scheme, StartResponse,
 };
@@ -215,38 +215,43 @@ pub fn error_response(error: &BoxError) -> http::Response<Body> {
 }
 
 /// The status for an application error; see [`error_response`].
+///
+/// This is RGI's one classification of application errors, shared by every server: a 4xx means the
+/// client caused it (the body was too large, ended early, or could not be read as framed), so servers
+/// do not report it as an error (see [`call_app`]); a 5xx is the server's or the application's own
+/// failure. When the chain holds several markers, 413 and 503 win over 400 (a body that was both cut
+/// short and over the limit is reported as too large).
 pub fn error_status(error: &BoxError) -> StatusCode {
+    let mut status = StatusCode::INTERNAL_SERVER_ERROR;
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error.as_ref());
     while let Some(e) = cause {
-        if e.is::<BodyTooLarge>() {
-            return StatusCode::PAYLOAD_TOO_LARGE;
-        }
-        if e.is::<Overloaded>() {
-            return StatusCode::SERVICE_UNAVAILABLE;
-        }
-        if e.is::<ShortBody>() {
-            return StatusCode::BAD_REQUEST;
-        }
-        // `io::Error::source` skips the error it wraps: look inside.
-        if let Some(inner) = e
+        // `io::Error::source` skips the error it wraps: look inside too.
+        let inner = e
             .downcast_ref::<std::io::Error>()
             .and_then(std::io::Error::get_ref)
-        {
-            if inner.is::<BodyTooLarge>() {
+            .map(|inner| inner as &(dyn std::error::Error + 'static));
+        for e in std::iter::once(e).chain(inner) {
+            if e.is::<BodyTooLarge>() {
                 return StatusCode::PAYLOAD_TOO_LARGE;
             }
-            // Only the request body's own short read; an application's `UnexpectedEof` is a 500.
-            if inner.is::<ShortBody>() {
-                return StatusCode::BAD_REQUEST;
+            if e.is::<Overloaded>() {
+                return StatusCode::SERVICE_UNAVAILABLE;
+            }
+            // Only the request body's own short read or failed source; an application's
+            // `UnexpectedEof` is a 500.
+            if e.is::<ShortBody>() || e.is::<BadBody>() {
+                status = StatusCode::BAD_REQUEST;
             }
         }
+        // For an `io::Error`, this is the wrapped error's own source.
         cause = e.source();
     }
-    StatusCode::INTERNAL_SERVER_ERROR
+    status
 }
 
-/// Call `app` with `environ` and turn the outcome into an `http` response; an `Err` is logged to
-/// `rgi.errors` and answered by [`error_response`].
+/// Call `app` with `environ` and turn the outcome into an `http` response; an `Err` is answered by
+/// [`error_response`] and, unless the client caused it (a 4xx from [`error_status`]), logged to
+/// `rgi.errors`.
 pub async fn call_app<A: Application>(app: &A, environ: Environ) -> http::Response<Body> {
     let start = StartResponse::new(environ.method());
     // The server facts' handle, not `rgi.errors`' own: servers keep one per connection, so this
@@ -257,11 +262,17 @@ pub async fn call_app<A: Application>(app: &A, environ: Environ) -> http::Respon
     match app.call(environ, start).await {
         Ok(response) => into_http_response(response),
         Err(error) => {
-            let uri = String::from_utf8_lossy(uri.as_ref().map_or(&[][..], Target::as_bytes));
-            server
-                .errors
-                .log(format_args!("rgi: application error for {uri}: {error}"));
-            error_response(&error)
+            let response = error_response(&error);
+            // The client's mistakes (413, 400) are not the server's errors: the status is in the
+            // access log, and nothing goes to the error stream (behind nginx, every `rgi.errors`
+            // line becomes an `[error]` in its log).
+            if !response.status().is_client_error() {
+                let uri = String::from_utf8_lossy(uri.as_ref().map_or(&[][..], Target::as_bytes));
+                server
+                    .errors
+                    .log(format_args!("rgi: application error for {uri}: {error}"));
+            }
+            response
         }
     }
 }

@@ -126,9 +126,17 @@ impl Input {
     }
 
     /// Refuse bodies longer than `limit` bytes with [`BodyTooLarge`].
+    ///
+    /// A limit can only be lowered: when one is already set (the server's `--limit-request-body`),
+    /// the lower of the two applies, so an application or middleware cannot lift the server's.
     pub fn with_limit(mut self, limit: u64) -> Self {
-        self.limit = Some(limit);
+        self.limit = Some(self.limit.map_or(limit, |current| current.min(limit)));
         self
+    }
+
+    /// The limit in force (see [`with_limit`](Input::with_limit)), if any.
+    pub fn limit(&self) -> Option<u64> {
+        self.limit
     }
 
     /// The body's length, when known.
@@ -181,7 +189,7 @@ impl Input {
                 Poll::Ready(Some(Err(e))) => {
                     self.done = true;
                     self.source = None;
-                    return Poll::Ready(Some(Err(io::Error::other(e))));
+                    return Poll::Ready(Some(Err(io::Error::other(BadBody(e)))));
                 }
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Ok(data) = frame.into_data() {
@@ -333,6 +341,24 @@ impl fmt::Display for ShortBody {
 }
 
 impl std::error::Error for ShortBody {}
+
+/// The body's source failed: a malformed chunk, a body cut short by the connection, a coding the
+/// middleware in front could not decode. What the client sent could not be read, so servers answer
+/// 400 (RFC 9110 §15.5.1) — unless the error inside says otherwise (a nested [`BodyTooLarge`]).
+#[derive(Debug)]
+pub(crate) struct BadBody(pub(crate) BoxError);
+
+impl fmt::Display for BadBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "rgi: the request body could not be read: {}", self.0)
+    }
+}
+
+impl std::error::Error for BadBody {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.0.as_ref())
+    }
+}
 
 impl Default for Input {
     fn default() -> Self {

@@ -414,3 +414,92 @@ fn tokio_stream_from<T: Send + 'static>(
 ) -> impl futures_core::Stream<Item = T> + Send {
     futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
 }
+
+#[tokio::test]
+async fn an_application_can_lower_the_body_limit_but_never_raise_it() {
+    // The server's limit is 15; an app asking for 1000 still gets 413 past 15 bytes.
+    let mut input = chunks(&["0123456789", "0123456789"])
+        .with_limit(15)
+        .with_limit(1000);
+    assert_eq!(input.limit(), Some(15));
+    let err = Input::read_to_bytes(&mut input).await.unwrap_err();
+    assert_eq!(
+        err.get_ref().and_then(|e| e.downcast_ref::<BodyTooLarge>()),
+        Some(&BodyTooLarge { limit: 15 })
+    );
+    // Lowering works, and a first limit is taken as given.
+    let mut input = chunks(&["0123456789"]).with_limit(15).with_limit(5);
+    assert_eq!(input.limit(), Some(5));
+    assert!(Input::read_to_bytes(&mut input).await.is_err());
+    assert_eq!(chunks(&["x"]).with_limit(1000).limit(), Some(1000));
+}
+
+#[tokio::test]
+async fn a_failing_body_source_is_the_clients_mistake_and_maps_to_400() {
+    // hyper reports a malformed chunk or a connection cut mid-body as an error of the source.
+    let (tx, mut input) = channel_source(2);
+    tx.send(Ok(Bytes::from_static(b"ab"))).await.unwrap();
+    tx.send(Err("Invalid chunk size line".into()))
+        .await
+        .unwrap();
+    let err = Input::read_to_bytes(&mut input).await.unwrap_err();
+    assert!(err.to_string().contains("Invalid chunk size line"), "{err}");
+    let wrapped: BoxError = Box::new(AppError(err));
+    assert_eq!(rgi::convert::error_status(&wrapped), 400);
+
+    // A source that is itself a limited `Input` (middleware re-wrapping the body): 413 wins.
+    let inner = chunks(&["0123456789", "0123456789"]).with_limit(15);
+    let mut outer = Input::from_body(inner);
+    let err = Input::read_to_bytes(&mut outer).await.unwrap_err();
+    let boxed: BoxError = Box::new(err);
+    assert_eq!(rgi::convert::error_status(&boxed), 413);
+}
+
+/// Reads the whole body (`/read`) or fails on its own (`/fail`).
+struct Reader;
+
+impl rgi::Application for Reader {
+    async fn call(&self, mut environ: rgi::Environ, start: rgi::StartResponse) -> rgi::Reply {
+        if environ.path_info() == b"/fail" {
+            return Err("database is down".into());
+        }
+        let body = environ.input_mut().read_to_bytes().await?;
+        Ok(start.respond(http::StatusCode::OK, http::HeaderMap::new(), body)?)
+    }
+}
+
+#[tokio::test]
+async fn client_mistakes_are_answered_4xx_without_an_error_line_and_app_failures_are_logged() {
+    let (errors, captured) = rgi::Errors::capture();
+    let server = std::sync::Arc::new(rgi::ServerInfo {
+        errors,
+        ..rgi::ServerInfo::default()
+    });
+    let call = |path: &'static str, input: Input| {
+        let request = http::Request::post(path).body(input).unwrap();
+        let limits = rgi::convert::InputLimits { max_body: Some(15) };
+        let environ = rgi::convert::environ_from_request(
+            request,
+            &rgi::convert::ConnInfo::default(),
+            &server,
+            limits,
+        );
+        rgi::convert::call_app(&Reader, environ)
+    };
+    let too_large = call("/read", chunks(&["0123456789", "0123456789"])).await;
+    assert_eq!(too_large.status(), 413);
+    let short = call("/read", chunks(&["abc"]).with_content_length(10)).await;
+    assert_eq!(short.status(), 400);
+    let (tx, broken) = channel_source(1);
+    tx.send(Err("Invalid chunk size line".into()))
+        .await
+        .unwrap();
+    assert_eq!(call("/read", broken).await.status(), 400);
+    assert_eq!(captured.lines(), Vec::<String>::new(), "client mistakes");
+
+    assert_eq!(call("/fail", Input::empty()).await.status(), 500);
+    assert_eq!(
+        captured.lines(),
+        ["rgi: application error for /fail: database is down"]
+    );
+}

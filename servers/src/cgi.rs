@@ -160,7 +160,9 @@ where
                 )
             }
             Err(refusal) => {
-                errors.log(format_args!("cgi: request refused: {refusal}"));
+                if refusal.is_logged() {
+                    errors.log(format_args!("cgi: request refused: {refusal}"));
+                }
                 (response::plain(refusal.status()), false)
             }
         };

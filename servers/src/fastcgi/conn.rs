@@ -535,7 +535,9 @@ impl<A: Application> Request<A> {
                 crate::gateway::call_app(&*shared.app, environ, "fastcgi").await
             }
             Err(refusal) => {
-                errors.log(format_args!("fastcgi: request {id} refused: {refusal}"));
+                if refusal.is_logged() {
+                    errors.log(format_args!("fastcgi: request {id} refused: {refusal}"));
+                }
                 response::plain(refusal.status())
             }
         };

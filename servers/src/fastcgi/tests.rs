@@ -579,6 +579,33 @@ async fn app_errors_and_panics_become_500_with_the_error_on_stderr() {
     assert_eq!(replies_for(&mut conn, &mut buf, 3).await.body(), "fast");
 }
 
+#[tokio::test]
+async fn bodies_over_the_limit_get_413_with_nothing_on_stderr() {
+    let mut config = Config::default();
+    config.limits.max_body = Some(10);
+    let server = start(config, None).await;
+    let (mut conn, mut buf) = connect(server.addr).await;
+    // Declared over the limit: refused before the application runs.
+    conn.write_all(&request(1, KEEP, "POST", "/echo", &[b'x'; 20]))
+        .await
+        .unwrap();
+    let declared = replies_for(&mut conn, &mut buf, 1).await;
+    // No CONTENT_LENGTH (nginx streaming a chunked upload): the read fails at the limit.
+    let mut wire = begin(2, FCGI_RESPONDER, KEEP);
+    wire.extend(params(
+        2,
+        &[("REQUEST_METHOD", "POST"), ("SCRIPT_NAME", "/echo")],
+    ));
+    wire.extend(stream(FCGI_STDIN, 2, &[b'x'; 20]));
+    conn.write_all(&wire).await.unwrap();
+    let streamed = replies_for(&mut conn, &mut buf, 2).await;
+    for reply in [declared, streamed] {
+        assert!(reply.text().starts_with("Status: 413 "), "{}", reply.text());
+        // Behind nginx every STDERR record is an `[error]` line: a client's mistake is not one.
+        assert_eq!(String::from_utf8_lossy(&reply.stderr), "");
+    }
+}
+
 async fn replies_for(conn: &mut TcpStream, buf: &mut BytesMut, id: u16) -> Reply {
     replies(conn, buf, &[id]).await.0.remove(0)
 }

@@ -37,6 +37,13 @@ pub(crate) enum Refusal {
 }
 
 impl Refusal {
+    /// Whether the refusal goes to `rgi.errors`: bad variables are the web server's mistake (logged);
+    /// a body over the limit is the client's, answered 413 and left to the web server's access log
+    /// (behind nginx, an `rgi.errors` line is an `[error]` line in its error log).
+    pub(crate) fn is_logged(&self) -> bool {
+        matches!(self, Refusal::Params(_))
+    }
+
     /// The status the client gets.
     pub(crate) fn status(&self) -> StatusCode {
         match self {

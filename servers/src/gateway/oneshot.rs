@@ -100,9 +100,11 @@ impl<A: Application> OneShot<A> {
                 )
             }
             Err(refusal) => {
-                self.server
-                    .errors
-                    .log(format_args!("{}: request refused: {refusal}", self.tag));
+                if refusal.is_logged() {
+                    self.server
+                        .errors
+                        .log(format_args!("{}: request refused: {refusal}", self.tag));
+                }
                 (response::plain(refusal.status()), false)
             }
         };

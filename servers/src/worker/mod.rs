@@ -16,6 +16,7 @@
 
 pub(crate) mod asynchronous;
 mod idle;
+mod rfc9112;
 pub(crate) mod sync;
 
 use std::any::Any;
@@ -208,6 +209,10 @@ fn connection_builder(config: &Config, keep_alive: bool) -> hyper::server::conn:
     builder
         .timer(hyper_util::rt::TokioTimer::new())
         .keep_alive(keep_alive)
+        // A client may send its request and at once shut down its write side (`nc -N`, health
+        // checkers): the request still gets its answer; hyper closes after it (RFC 9112 §9.6).
+        // Without this, hyper treats the FIN as an abort if it arrives before the response.
+        .half_close(true)
         // The header-read timeout is ours ([`idle`]): hyper's arms a timer for every request.
         .header_read_timeout(None)
         .max_buf_size(limits.max_head_bytes.max(8192).max(64 * 1024))
@@ -255,8 +260,11 @@ fn drain_accept(listener: Listener) -> Vec<(Stream, Peer)> {
     out
 }
 
-fn is_client_gone(e: &hyper::Error) -> bool {
-    e.is_incomplete_message() || e.is_canceled() || e.is_timeout() || {
+/// Whether a connection error is the client's doing: it went away, timed out, or sent a head hyper
+/// refused with a 4xx (malformed, too large). Those are not the server's errors and are not logged
+/// at error level (nor in the access log: no request reached RGI).
+fn is_client_side(e: &hyper::Error) -> bool {
+    e.is_incomplete_message() || e.is_canceled() || e.is_timeout() || e.is_parse() || {
         let mut source = std::error::Error::source(e);
         let mut gone = false;
         while let Some(s) = source {
@@ -333,7 +341,7 @@ async fn serve_connection<A: Application>(
             let parts = match result {
                 Ok(parts) => parts,
                 Err(e) => {
-                    if !is_client_gone(&e) {
+                    if !is_client_side(&e) {
                         shared
                             .server
                             .errors
@@ -486,7 +494,14 @@ async fn handle<A: Application>(
         }
     };
     shared.control.count_request();
-    if shared.control.is_draining() {
+    // After a 400 the client's framing cannot be trusted, and after a 413 the rest of the body is
+    // not worth reading: close (RFC 9112 §9.6), and say so.
+    if shared.control.is_draining()
+        || matches!(
+            response.status(),
+            StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE
+        )
+    {
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -504,13 +519,33 @@ async fn handle<A: Application>(
     }))
 }
 
-/// Answer requests beyond the limits before the application sees them.
+/// Answer requests beyond the limits, or that RFC 9112 says to refuse ([`rfc9112`]), before the
+/// application sees them. A refused head may mean the body's framing is unknown: those answers
+/// close the connection.
 fn refuse(config: &Config, request: &Request<Incoming>) -> Option<Response<Body>> {
     let uri = request.uri();
     let target_len = uri.path_and_query().map_or(0, |pq| pq.as_str().len())
         + uri.authority().map_or(0, |a| a.as_str().len());
     if target_len > config.limits.max_request_line {
         return Some(plain(StatusCode::URI_TOO_LONG));
+    }
+    if let Err(violation) = rfc9112::check(request) {
+        let status = violation.status;
+        let mut response = Response::new(Body::from(format!(
+            "{} {}: {}\n",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            violation.reason
+        )));
+        *response.status_mut() = status;
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return Some(response);
     }
     let declared = request
         .headers()

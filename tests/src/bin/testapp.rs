@@ -18,6 +18,7 @@
 //! | `/big?bytes=N` | N bytes of `x` |
 //! | `/short-body` | declares `Content-Length: 10`, produces 5 bytes |
 //! | `/abort` | one chunk, then a body error |
+//! | `/raise-limit?to=N` | asks `rgi.input` for a body limit of N, reads the body: `read B bytes, limit L` |
 //! | anything else | the `demo` application (environ as JSON) |
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -154,6 +155,17 @@ impl Application for TestApp {
                     Err(std::io::Error::other("testapp: deliberate body error")),
                 ]);
                 Ok(start.respond(StatusCode::OK, text_headers(), Body::from_stream(stream))?)
+            }
+            "/raise-limit" => {
+                // An application may only lower the server's limit (issue 18): this one tries
+                // to raise it.
+                let wanted = query_u64(&environ, "to", u64::MAX);
+                let input = environ.take_input().with_limit(wanted);
+                environ.set_input(input);
+                let limit = environ.input_mut().limit().unwrap_or(u64::MAX);
+                let body = environ.input_mut().read_to_bytes().await?;
+                let text = format!("read {} bytes, limit {limit}\n", body.len());
+                Ok(start.respond(StatusCode::OK, text_headers(), text)?)
             }
             _ => {
                 if let Some(code) = path.strip_prefix("/status/") {
