@@ -10,6 +10,11 @@
 //! idle connection costs about 2.5 KiB instead of 16 (10,000 idle connections: 27 MiB RSS; raw
 //! hyper keeps 108 MiB).
 //!
+//! What RFC 9112 tells a server to refuse and hyper lets through (no or two `Host`s, two
+//! `Content-Type`s, `chunked` twice, a target form the method does not allow) is answered 400 before
+//! the application runs; a malformed or truncated body is the client's mistake (400, connection
+//! closed, not logged as an error). The conformance table is `tests/tests/http_conformance.rs`.
+//!
 //! Not supported: HTTP/2, TLS (terminate in the proxy in front), upgrades (WebSocket).
 
 use std::future::Future;
