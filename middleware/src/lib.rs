@@ -17,6 +17,7 @@
 //! - [`compression`]: `br`, `zstd`, `gzip` negotiated by `Accept-Encoding`, streamed.
 //! - [`conditional`]: `304`/`412` for any response with an `ETag` or `Last-Modified`.
 //! - [`security_headers`]: HSTS (over https), nosniff, frame options, referrer policy, a CSP hook.
+//! - [`session`]: sessions (encrypted cookie or server-side stores), flash messages, CSRF protection.
 //!
 //! The validator middleware lives with the contract, as [`rgi::lint::Lint`].
 
@@ -32,6 +33,7 @@ pub mod proxy_fix;
 pub mod request_id;
 pub mod security_headers;
 pub mod static_files;
+pub mod session;
 
 pub use crate::builder::Builder;
 pub use crate::compression::CompressionLayer;

@@ -1,0 +1,134 @@
+//! [`RedisStore`]: sessions in Redis, shared by every process on every machine (feature `redis`).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use rgi::BoxFuture;
+
+use super::{invalid_id, valid_id, Changes, SessionData, SessionStore, StoreError};
+
+/// Sessions in Redis, one hash per session (`<prefix><id>`, one field per key, JSON values) with
+/// Redis' own TTL (`EXPIRE`), so Redis deletes expired sessions itself.
+///
+/// A save is one `MULTI`/`EXEC` transaction of `HSET` (changed keys), `HDEL` (removed keys) and
+/// `EXPIRE`: concurrent saves of one session merge per key, the last writer of a key wins. The
+/// connection is the redis crate's [`ConnectionManager`]: one multiplexed connection per process,
+/// shared by every request and re-established when Redis restarts (requests during the outage get
+/// 503).
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+impl RedisStore {
+    /// Connect to `url`: `redis://host:port/db`, `redis://:password@host:port`, or a unix socket as
+    /// `redis+unix:///path/to/redis.sock`.
+    ///
+    /// # Errors
+    ///
+    /// A malformed URL, or Redis not reachable now.
+    pub async fn connect(url: &str) -> Result<RedisStore, StoreError> {
+        let client = redis::Client::open(url).map_err(StoreError::new)?;
+        let conn = ConnectionManager::new(client)
+            .await
+            .map_err(StoreError::new)?;
+        Ok(RedisStore {
+            conn,
+            prefix: "rgi:session:".to_owned(),
+        })
+    }
+
+    /// Prefix session keys with `prefix` (default `rgi:session:`), to share one Redis database.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> RedisStore {
+        self.prefix = prefix.into();
+        self
+    }
+
+    fn key(&self, id: &str) -> Result<String, StoreError> {
+        if !valid_id(id) {
+            return Err(invalid_id());
+        }
+        Ok(format!("{}{id}", self.prefix))
+    }
+
+    async fn load_now(&self, id: &str) -> Result<Option<SessionData>, StoreError> {
+        let key = self.key(id)?;
+        let fields: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(&key)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(StoreError::new)?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        // A field that is not JSON (written by something else) is skipped, not an outage.
+        Ok(Some(
+            fields
+                .into_iter()
+                .filter_map(|(k, v)| serde_json::from_str(&v).ok().map(|v| (k, v)))
+                .collect(),
+        ))
+    }
+
+    async fn save_now(&self, id: &str, changes: &Changes, ttl: Duration) -> Result<(), StoreError> {
+        let key = self.key(id)?;
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        if !changes.set.is_empty() {
+            let pairs: Vec<(&str, String)> = changes
+                .set
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.to_string()))
+                .collect();
+            pipe.hset_multiple(&key, &pairs).ignore();
+        }
+        if !changes.removed.is_empty() {
+            let removed: Vec<&str> = changes.removed.iter().map(String::as_str).collect();
+            pipe.hdel(&key, removed).ignore();
+        }
+        let seconds = i64::try_from(ttl.as_secs().max(1)).unwrap_or(i64::MAX);
+        pipe.expire(&key, seconds).ignore();
+        pipe.query_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(StoreError::new)
+    }
+
+    async fn destroy_now(&self, id: &str) -> Result<(), StoreError> {
+        let key = self.key(id)?;
+        redis::cmd("DEL")
+            .arg(&key)
+            .query_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(StoreError::new)
+    }
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionStore for RedisStore {
+    fn load<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<SessionData>, StoreError>> {
+        Box::pin(self.load_now(id))
+    }
+
+    fn save<'a>(
+        &'a self,
+        id: &'a str,
+        changes: &'a Changes,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.save_now(id, changes, ttl))
+    }
+
+    fn destroy<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.destroy_now(id))
+    }
+}
