@@ -32,8 +32,8 @@ pub mod mount;
 pub mod proxy_fix;
 pub mod request_id;
 pub mod security_headers;
-pub mod static_files;
 pub mod session;
+pub mod static_files;
 
 pub use crate::builder::Builder;
 pub use crate::compression::CompressionLayer;
