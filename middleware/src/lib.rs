@@ -16,6 +16,7 @@
 //!   precompressed siblings; an application or a layer falling through to the inner one.
 //! - [`compression`]: `br`, `zstd`, `gzip` negotiated by `Accept-Encoding`, streamed.
 //! - [`conditional`]: `304`/`412` for any response with an `ETag` or `Last-Modified`.
+//! - [`method_override`]: `_method` form field or `X-HTTP-Method-Override` turns a POST into PUT/PATCH/DELETE.
 //! - [`security_headers`]: HSTS (over https), nosniff, frame options, referrer policy, a CSP hook.
 //! - [`session`]: sessions (encrypted cookie or server-side stores), flash messages, CSRF protection.
 //!
@@ -28,6 +29,7 @@ pub mod compression;
 pub mod conditional;
 pub mod error_pages;
 pub mod limits;
+pub mod method_override;
 pub mod mount;
 pub mod proxy_fix;
 pub mod request_id;
