@@ -239,7 +239,7 @@ impl http_body::Body for Prefixed {
             let error: BoxError = if error.get_ref().is_some() {
                 error
                     .into_inner()
-                    .map_or_else(|| "rgi: the request body failed".into(), |e| e)
+                    .unwrap_or_else(|| "rgi: the request body failed".into())
             } else {
                 Box::new(error)
             };
