@@ -17,12 +17,14 @@
 //! - [`compression`]: `br`, `zstd`, `gzip` negotiated by `Accept-Encoding`, streamed.
 //! - [`conditional`]: `304`/`412` for any response with an `ETag` or `Last-Modified`.
 //! - [`method_override`]: `_method` form field or `X-HTTP-Method-Override` turns a POST into PUT/PATCH/DELETE.
+//! - [`basic_auth`]: RFC 7617 Basic authentication from an htpasswd file (bcrypt, `{SHA}`) or a closure.
 //! - [`security_headers`]: HSTS (over https), nosniff, frame options, referrer policy, a CSP hook.
 //! - [`session`]: sessions (encrypted cookie or server-side stores), flash messages, CSRF protection.
 //!
 //! The validator middleware lives with the contract, as [`rgi::lint::Lint`].
 
 pub mod access_log;
+pub mod basic_auth;
 pub mod builder;
 pub mod catch_panic;
 pub mod compression;
