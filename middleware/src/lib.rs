@@ -18,6 +18,7 @@
 //! - [`conditional`]: `304`/`412` for any response with an `ETag` or `Last-Modified`.
 //! - [`method_override`]: `_method` form field or `X-HTTP-Method-Override` turns a POST into PUT/PATCH/DELETE.
 //! - [`basic_auth`]: RFC 7617 Basic authentication from an htpasswd file (bcrypt, `{SHA}`) or a closure.
+//! - [`debug_page`]: a development page with the error chain, backtrace, environ and headers; refused in production.
 //! - [`security_headers`]: HSTS (over https), nosniff, frame options, referrer policy, a CSP hook.
 //! - [`session`]: sessions (encrypted cookie or server-side stores), flash messages, CSRF protection.
 //!
@@ -29,6 +30,7 @@ pub mod builder;
 pub mod catch_panic;
 pub mod compression;
 pub mod conditional;
+pub mod debug_page;
 pub mod error_pages;
 pub mod limits;
 pub mod method_override;
