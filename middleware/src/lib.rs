@@ -19,10 +19,14 @@
 //! - [`method_override`]: `_method` form field or `X-HTTP-Method-Override` turns a POST into PUT/PATCH/DELETE.
 //! - [`basic_auth`]: RFC 7617 Basic authentication from an htpasswd file (bcrypt, `{SHA}`) or a closure.
 //! - [`debug_page`]: a development page with the error chain, backtrace, environ and headers; refused in production.
+//! - [`cors`]: CORS through tower-http's `CorsLayer` and `rgi::tower::TowerLayer` (a recipe and its tests).
 //! - [`security_headers`]: HSTS (over https), nosniff, frame options, referrer policy, a CSP hook.
 //! - [`session`]: sessions (encrypted cookie or server-side stores), flash messages, CSRF protection.
 //!
-//! The validator middleware lives with the contract, as [`rgi::lint::Lint`].
+//! The validator middleware lives with the contract, as [`rgi::lint::Lint`]; [`LintLayer`] is re-exported
+//! here for development stacks (`Builder::new().enable_when(cfg!(debug_assertions), LintLayer::new())`):
+//! it checks every environ and response against SPEC.md (strict by default: a violation fails the
+//! request; `LintMode::Log` only writes it to `rgi.errors`).
 
 pub mod access_log;
 pub mod basic_auth;
@@ -30,6 +34,7 @@ pub mod builder;
 pub mod catch_panic;
 pub mod compression;
 pub mod conditional;
+pub mod cors;
 pub mod debug_page;
 pub mod error_pages;
 pub mod limits;
@@ -46,3 +51,19 @@ pub use crate::compression::CompressionLayer;
 pub use crate::conditional::ConditionalLayer;
 pub use crate::mount::Mount;
 pub use crate::static_files::Static;
+/// The spec validator as a layer, for development and tests:
+///
+/// ```
+/// use rgi_middleware::{Builder, LintLayer};
+/// use rgi_middleware::request_id::RequestIdLayer;
+///
+/// let lint = LintLayer::new();
+/// let app = Builder::new()
+///     .enable_when(cfg!(debug_assertions), lint.clone())
+///     .enable(RequestIdLayer::new())
+///     .app(rgi::app_fn(|_, start| async move { start.text("ok") }));
+/// let client = rgi::testing::TestClient::new(app);
+/// assert_eq!(client.get("/").send_blocking().text(), "ok");
+/// assert!(lint.report().errors().is_empty());
+/// ```
+pub use rgi::lint::{Lint, LintLayer};
