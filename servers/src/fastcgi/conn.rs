@@ -40,6 +40,7 @@ use super::{Error, FilterData};
 use crate::bind::Stream;
 use crate::config::Config;
 use crate::gateway::environ::{self as gw_environ, Split};
+use crate::gateway::oneshot::LINGER;
 use crate::gateway::response::{self, Head, SendError, Sink};
 
 /// Records of `STDIN` (or `DATA`) a request may have queued, unread by its application: with
@@ -158,6 +159,13 @@ pub(super) async fn serve_conn<A: Application>(
             .is_err()
         {
             return result.and(Err(Error::Io(io::ErrorKind::TimedOut.into())));
+        }
+        // A request answered before its body was read (a 413): the web server may still be sending
+        // it. Closing now would reset the socket under it, and nginx would answer 502 instead of
+        // our response; read and discard until it closes its side (bounded).
+        if result.is_ok() {
+            let mut sink = tokio::io::sink();
+            let _ = tokio::time::timeout(LINGER, tokio::io::copy(&mut rd, &mut sink)).await;
         }
     }
     result

@@ -44,7 +44,7 @@ pub(crate) struct OneShot<A> {
 
 /// How long the unread rest of a request may take to drain after the response, so that closing the
 /// socket does not reset it under the web server's feet.
-const LINGER: Duration = Duration::from_secs(2);
+pub(crate) const LINGER: Duration = Duration::from_secs(2);
 
 impl<A: Application> OneShot<A> {
     /// Serve the one request of `stream`.
