@@ -1,8 +1,65 @@
 //! # rgi-framework
 //!
-//! The place of RGI's small web.py/Flask-like framework: URL mapping (matchit), typed parameters,
-//! forms and JSON (serde), templates (tera), cookie sessions, errors, reverse URLs, and an in-process
-//! test client — all as ordinary [`rgi::Application`]s and middleware.
+//! A small web framework with the feel of web.py and Flask and the types of axum, whose application
+//! **is** an [`rgi::Application`]: it runs unchanged under every RGI server (HTTP, CGI, FastCGI, SCGI,
+//! uwsgi) and inside any RGI middleware.
 //!
-//! It is built by its own issue and holds no code yet; applications today implement
-//! [`rgi::Application`] directly (see the `examples/` folder).
+//! ```
+//! use rgi_framework::{get, App, Json, Path};
+//!
+//! async fn hello(Path(name): Path<String>) -> String {
+//!     format!("Hello, {name}!")
+//! }
+//! async fn add(Json(numbers): Json<Vec<i64>>) -> Json<i64> {
+//!     Json(numbers.iter().sum())
+//! }
+//!
+//! let app = App::new()
+//!     .route("/hello/{name}", get(hello)).name("hello")
+//!     .route("/add", rgi_framework::post(add))
+//!     .build()
+//!     .expect("routes are valid");
+//! let client = rgi::testing::TestClient::new(app);
+//! assert_eq!(client.get("/hello/RGI").send_blocking().text(), "Hello, RGI!");
+//! let sum = client.post("/add").header("content-type", "application/json").body("[1,2,3]");
+//! assert_eq!(sum.send_blocking().text(), "6");
+//! ```
+//!
+//! - Routing: [`App`], [`Blueprint`], [`get`]/[`post`]/…, [`MethodRouter`]; [`Urls::url_for`] for
+//!   reverse routing; [`Site::routes`] to list them.
+//! - Handlers: [`Handler`], [`blocking`]; responses: [`IntoResponse`], [`Html`], [`Json`],
+//!   [`Redirect`], [`File`], [`Error`].
+//! - Extractors: [`Path`], [`Query`], [`Form`], [`Json`], [`Multipart`], [`State`], [`Cookies`],
+//!   [`Urls`], [`Render`], `HeaderMap`, `Method`, `String`, `Bytes`, [`rgi::Environ`], [`rgi::Input`].
+//! - Templates: [`Templates`] (tera 2), rendered with [`Render`].
+//!
+//! The [`guide`] goes from hello world to a small application and how to deploy it.
+
+mod app;
+mod de;
+mod error;
+mod extract;
+mod handler;
+mod multipart;
+mod pattern;
+mod response;
+mod routing;
+mod template;
+
+pub mod guide;
+
+pub use crate::app::{App, Blueprint, BuildError, Limits, Site, TrailingSlash};
+pub use crate::error::Error;
+pub use crate::extract::{
+    marker, Cookies, Form, FromRequest, FromRequestParts, Path, Query, Request, State, Urls,
+};
+pub use crate::handler::{blocking, Blocking, Handler};
+pub use crate::multipart::{Field, Multipart, SavedFile};
+pub use crate::response::{File, Html, IntoResponse, Json, Redirect, Response};
+pub use crate::routing::{
+    delete, get, head, options, patch, post, put, MethodRouter, RouteInfo, UrlError,
+};
+pub use crate::template::{Render, TemplateError, Templates};
+
+/// Re-exported: the context type templates are rendered with.
+pub use tera::Context;
