@@ -375,6 +375,15 @@ impl Urls {
         self.shared.table.url_for(&self.script_name, name, &params)
     }
 
+    /// The URL of the route `name`, which has no parameters.
+    ///
+    /// # Errors
+    ///
+    /// As [`url_for`](Urls::url_for).
+    pub fn url(&self, name: &str) -> Result<String, UrlError> {
+        self.shared.table.url_for(&self.script_name, name, &[])
+    }
+
     /// The mount point (`SCRIPT_NAME`), decoded.
     pub fn script_name(&self) -> &str {
         &self.script_name

@@ -166,6 +166,35 @@ impl Templates {
         Self::open(dir.into(), true)
     }
 
+    /// Templates given as `(name, source)` pairs (e.g. `include_str!`ed into a CGI binary), checked
+    /// now; never reloaded.
+    ///
+    /// # Errors
+    ///
+    /// [`TemplateError`] naming the template and line of the first broken one.
+    pub fn from_sources<'a>(
+        sources: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Templates, TemplateError> {
+        let routes = Arc::new(OnceLock::new());
+        let statics = Arc::new(OnceLock::new());
+        let mut tera = new_tera(&routes, &statics);
+        let dir = PathBuf::new();
+        tera.add_raw_templates(sources)
+            .map_err(|e| TemplateError::from_tera(&dir, &e))?;
+        Ok(Templates {
+            dir,
+            reload: false,
+            loaded: RwLock::new(Loaded {
+                tera,
+                stamp: Vec::new(),
+            }),
+            routes,
+            statics,
+            globals: Context::new(),
+            processors: Vec::new(),
+        })
+    }
+
     fn open(dir: PathBuf, reload: bool) -> Result<Templates, TemplateError> {
         let routes = Arc::new(OnceLock::new());
         let statics = Arc::new(OnceLock::new());
@@ -278,20 +307,7 @@ fn load_dir(
     statics: &Arc<OnceLock<Statics>>,
 ) -> Result<Loaded, TemplateError> {
     let files = stamp(dir)?;
-    let mut tera = Tera::new();
-    let routes = Arc::clone(routes);
-    tera.register_function("url_for", move |kwargs: Kwargs, state: &State| {
-        url_for_function(&routes, &kwargs, state)
-    });
-    let statics = Arc::clone(statics);
-    tera.register_function("static_url", move |kwargs: Kwargs, state: &State| {
-        let path: String = kwargs.must_get("path")?;
-        let script_name: String = state.get(SCRIPT_NAME_KEY)?.unwrap_or_default();
-        let statics = statics
-            .get()
-            .ok_or_else(|| tera::Error::message("static_url: no static directory configured (Templates::static_files)"))?;
-        statics.url(&script_name, &path).map_err(tera::Error::message)
-    });
+    let mut tera = new_tera(routes, statics);
     let named: Vec<(PathBuf, String)> = files
         .iter()
         .filter_map(|(path, _)| {
@@ -306,6 +322,28 @@ fn load_dir(
     tera.add_template_files(named.iter().map(|(p, n)| (p, Some(n.as_str()))))
         .map_err(|e| TemplateError::from_tera(dir, &e))?;
     Ok(Loaded { tera, stamp: files })
+}
+
+/// A Tera with the framework's functions.
+fn new_tera(
+    routes: &Arc<OnceLock<Arc<RouteTable>>>,
+    statics: &Arc<OnceLock<Statics>>,
+) -> Tera {
+    let mut tera = Tera::new();
+    let routes = Arc::clone(routes);
+    tera.register_function("url_for", move |kwargs: Kwargs, state: &State| {
+        url_for_function(&routes, &kwargs, state)
+    });
+    let statics = Arc::clone(statics);
+    tera.register_function("static_url", move |kwargs: Kwargs, state: &State| {
+        let path: String = kwargs.must_get("path")?;
+        let script_name: String = state.get(SCRIPT_NAME_KEY)?.unwrap_or_default();
+        let statics = statics
+            .get()
+            .ok_or_else(|| tera::Error::message("static_url: no static directory configured (Templates::static_files)"))?;
+        statics.url(&script_name, &path).map_err(tera::Error::message)
+    });
+    tera
 }
 
 fn url_for_function(
