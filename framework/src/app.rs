@@ -396,7 +396,10 @@ impl Site {
             }
         }
         let Ok(path) = std::str::from_utf8(environ.path_info()) else {
-            return (Error::bad_request("the path is not UTF-8").into_response(), None);
+            return (
+                Error::bad_request("the path is not UTF-8").into_response(),
+                None,
+            );
         };
         if path.is_empty() {
             // Mounted at `/app` and asked for `/app`: the root route is `/app/`.
@@ -432,7 +435,8 @@ impl Site {
             shared: Arc::clone(shared),
         };
         let response = AssertUnwindSafe(handler.call(request)).catch_unwind().await;
-        let response = response.unwrap_or_else(|_| Error::internal("the handler panicked").into_response());
+        let response =
+            response.unwrap_or_else(|_| Error::internal("the handler panicked").into_response());
         (response, None)
     }
 }

@@ -47,8 +47,11 @@ impl Error {
     pub fn internal(cause: impl Into<BoxError>) -> Self {
         let cause = cause.into();
         if is_too_large(&*cause) {
-            return Error::new(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large")
-                .with_cause(cause);
+            return Error::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the request body is too large",
+            )
+            .with_cause(cause);
         }
         Error::status_only(StatusCode::INTERNAL_SERVER_ERROR).with_cause(cause)
     }

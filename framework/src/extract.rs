@@ -118,8 +118,9 @@ pub mod marker {
 )]
 pub trait FromRequestParts: Sized + Send {
     /// Extract the value.
-    fn from_request_parts(request: &mut Request)
-        -> impl Future<Output = Result<Self, Error>> + Send;
+    fn from_request_parts(
+        request: &mut Request,
+    ) -> impl Future<Output = Result<Self, Error>> + Send;
 }
 
 /// An extractor that may consume the request (read its body); only the last argument of a handler.
@@ -224,7 +225,11 @@ impl<T: DeserializeOwned + Send> FromRequest for Json<T> {
             let path = e.path().to_string();
             let inner = e.into_inner();
             if inner.is_data() {
-                let at = if path == "." { String::new() } else { format!("{path}: ") };
+                let at = if path == "." {
+                    String::new()
+                } else {
+                    format!("{path}: ")
+                };
                 Error::new(StatusCode::UNPROCESSABLE_ENTITY, format!("{at}{inner}"))
             } else {
                 Error::bad_request(format!("malformed JSON: {inner}"))
@@ -289,7 +294,10 @@ pub struct Cookies(Vec<(String, String)>);
 impl Cookies {
     /// The value of the cookie `name` (the first, if sent twice).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Every cookie, in the order sent.
@@ -318,12 +326,18 @@ pub struct State<T>(pub T);
 
 impl<T: Clone + Send + Sync + 'static> FromRequestParts for State<T> {
     async fn from_request_parts(request: &mut Request) -> Result<Self, Error> {
-        request.shared.state.get::<T>().cloned().map(State).ok_or_else(|| {
-            Error::internal(format!(
-                "no state of type `{}`: register it with App::state",
-                std::any::type_name::<T>()
-            ))
-        })
+        request
+            .shared
+            .state
+            .get::<T>()
+            .cloned()
+            .map(State)
+            .ok_or_else(|| {
+                Error::internal(format!(
+                    "no state of type `{}`: register it with App::state",
+                    std::any::type_name::<T>()
+                ))
+            })
     }
 }
 

@@ -62,7 +62,10 @@ fn reject(error: multer::Error) -> Error {
             format!("the multipart body is larger than {limit} bytes"),
         ),
         multer::Error::StreamReadFailed(cause) if crate::error::is_too_large(&*cause) => {
-            Error::new(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large")
+            Error::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the request body is too large",
+            )
         }
         other => Error::bad_request(format!("malformed multipart body: {other}")),
     }
@@ -203,7 +206,8 @@ impl Field<'_> {
         let content_type = self.content_type().map(str::to_owned);
         let executor = self.multipart.executor.clone();
         let dir = self.multipart.temp_dir.clone();
-        let mut file = on_executor(&executor, move || tempfile::NamedTempFile::new_in(dir)).await??;
+        let mut file =
+            on_executor(&executor, move || tempfile::NamedTempFile::new_in(dir)).await??;
         let mut size = 0;
         while let Some(chunk) = self.chunk().await? {
             size += chunk.len() as u64;

@@ -156,7 +156,10 @@ fn parse_one(source: &str) -> Result<Pattern, String> {
                         "parameter name `{inner}` must be letters, digits and `_`"
                     ));
                 }
-                if pieces.iter().any(|p| matches!(p, Piece::Param(n) | Piece::CatchAll(n) if n == name)) {
+                if pieces
+                    .iter()
+                    .any(|p| matches!(p, Piece::Param(n) | Piece::CatchAll(n) if n == name))
+                {
                     return Err(format!("parameter `{name}` appears twice"));
                 }
                 if catch_all {

@@ -79,7 +79,11 @@ impl MethodRouter {
     /// The handler for `method` (`HEAD` falls back to `GET`).
     pub(crate) fn handler(&self, method: &Method) -> Option<&BoxHandler> {
         let find = |m: &Method| self.handlers.iter().find(|(h, _)| h == m).map(|(_, h)| h);
-        find(method).or_else(|| (*method == Method::HEAD).then(|| find(&Method::GET)).flatten())
+        find(method).or_else(|| {
+            (*method == Method::HEAD)
+                .then(|| find(&Method::GET))
+                .flatten()
+        })
     }
 }
 
@@ -186,7 +190,10 @@ impl RouteTable {
                 match table.router.insert(p.source.as_str(), at) {
                     Ok(()) => {}
                     Err(matchit::InsertError::Conflict { with }) => {
-                        problems.push(format!("route `{}` conflicts with route `{with}`", def.path));
+                        problems.push(format!(
+                            "route `{}` conflicts with route `{with}`",
+                            def.path
+                        ));
                         continue;
                     }
                     Err(other) => {
@@ -262,14 +269,19 @@ impl RouteTable {
                 param: missing.to_owned(),
             });
         };
-        let path = pattern.render(lookup).map_err(|param| UrlError::MissingParam {
-            route: name.to_owned(),
-            param,
-        })?;
+        let path = pattern
+            .render(lookup)
+            .map_err(|param| UrlError::MissingParam {
+                route: name.to_owned(),
+                param,
+            })?;
         let mut url = encode_path(script_name.trim_end_matches('/'));
         url.push_str(&path);
         let used: Vec<&str> = pattern.params().collect();
-        let mut extra = params.iter().filter(|(k, _)| !used.contains(&k.as_str())).peekable();
+        let mut extra = params
+            .iter()
+            .filter(|(k, _)| !used.contains(&k.as_str()))
+            .peekable();
         if extra.peek().is_some() {
             let mut query = form_urlencoded::Serializer::new(String::new());
             for (k, v) in extra {
@@ -294,7 +306,11 @@ impl RouteTable {
                 });
             }
         }
-        rows.sort_by(|a, b| a.path.cmp(&b.path).then(a.method.as_str().cmp(b.method.as_str())));
+        rows.sort_by(|a, b| {
+            a.path
+                .cmp(&b.path)
+                .then(a.method.as_str().cmp(b.method.as_str()))
+        });
         rows
     }
 }

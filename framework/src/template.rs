@@ -284,7 +284,9 @@ fn stamp(dir: &Path) -> Result<Vec<(PathBuf, SystemTime)>, TemplateError> {
         })?;
         for entry in entries.flatten() {
             let path = entry.path();
-            let Ok(meta) = std::fs::metadata(&path) else { continue };
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
             if meta.is_dir() && depth < MAX_DEPTH {
                 pending.push((path, depth + 1));
             } else if meta.is_file() {
@@ -325,10 +327,7 @@ fn load_dir(
 }
 
 /// A Tera with the framework's functions.
-fn new_tera(
-    routes: &Arc<OnceLock<Arc<RouteTable>>>,
-    statics: &Arc<OnceLock<Statics>>,
-) -> Tera {
+fn new_tera(routes: &Arc<OnceLock<Arc<RouteTable>>>, statics: &Arc<OnceLock<Statics>>) -> Tera {
     let mut tera = Tera::new();
     let routes = Arc::clone(routes);
     tera.register_function("url_for", move |kwargs: Kwargs, state: &State| {
@@ -338,10 +337,14 @@ fn new_tera(
     tera.register_function("static_url", move |kwargs: Kwargs, state: &State| {
         let path: String = kwargs.must_get("path")?;
         let script_name: String = state.get(SCRIPT_NAME_KEY)?.unwrap_or_default();
-        let statics = statics
-            .get()
-            .ok_or_else(|| tera::Error::message("static_url: no static directory configured (Templates::static_files)"))?;
-        statics.url(&script_name, &path).map_err(tera::Error::message)
+        let statics = statics.get().ok_or_else(|| {
+            tera::Error::message(
+                "static_url: no static directory configured (Templates::static_files)",
+            )
+        })?;
+        statics
+            .url(&script_name, &path)
+            .map_err(tera::Error::message)
     });
     tera
 }
@@ -351,9 +354,9 @@ fn url_for_function(
     kwargs: &Kwargs,
     state: &State,
 ) -> tera::TeraResult<String> {
-    let table = routes
-        .get()
-        .ok_or_else(|| tera::Error::message("url_for: the templates are not part of a built App"))?;
+    let table = routes.get().ok_or_else(|| {
+        tera::Error::message("url_for: the templates are not part of a built App")
+    })?;
     let name: String = kwargs.must_get("name")?;
     let script_name: String = state.get(SCRIPT_NAME_KEY)?.unwrap_or_default();
     let params: Vec<(String, String)> = kwargs
@@ -367,7 +370,9 @@ fn url_for_function(
 }
 
 fn value_text(value: &Value) -> String {
-    value.as_str().map_or_else(|| value.to_string(), str::to_owned)
+    value
+        .as_str()
+        .map_or_else(|| value.to_string(), str::to_owned)
 }
 
 /// Render templates in a handler: `render.page("index.html", &context)` gives an [`Html`] response.
@@ -408,8 +413,11 @@ impl Render {
         full.extend(context.clone());
         templates.render(name, &full).map_err(|e| {
             if templates.reload {
-                Error::new(StatusCode::INTERNAL_SERVER_ERROR, format!("template error: {e}"))
-                    .with_cause(e)
+                Error::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("template error: {e}"),
+                )
+                .with_cause(e)
             } else {
                 Error::internal(e)
             }

@@ -116,7 +116,11 @@ fn app() -> Site {
 
 fn check(r: TestResponse, status: u16, message: &str) {
     assert_eq!(r.status().as_u16(), status, "{}", r.text());
-    assert!(r.text().contains(message), "expected {message:?} in {:?}", r.text());
+    assert!(
+        r.text().contains(message),
+        "expected {message:?} in {:?}",
+        r.text()
+    );
     assert!(r.text().len() < 200, "short messages: {}", r.text());
 }
 
@@ -126,53 +130,210 @@ const JSON: &str = "application/json";
 #[test]
 fn form_extractor() {
     let c = TestClient::new(app());
-    check(c.post("/form").header("content-type", FORM).body("name=Ann&age=30").send_blocking(), 200, "Ann 30");
+    check(
+        c.post("/form")
+            .header("content-type", FORM)
+            .body("name=Ann&age=30")
+            .send_blocking(),
+        200,
+        "Ann 30",
+    );
     check(c.get("/form?name=Bob&age=4").send_blocking(), 200, "Bob 4");
-    check(c.post("/form").header("content-type", "text/plain").body("name=A&age=1").send_blocking(), 415, "x-www-form-urlencoded");
-    check(c.post("/form").body("name=A&age=1").send_blocking(), 415, "expected Content-Type");
-    check(c.post("/form").header("content-type", FORM).body("name=Ann&age=old").send_blocking(), 422, "age: invalid digit");
-    check(c.post("/form").header("content-type", FORM).body("name=Ann").send_blocking(), 422, "missing field `age`");
-    check(c.post("/form").header("content-type", FORM).body("age=300&name=x").send_blocking(), 422, "age: number too large");
-    check(c.post("/form").header("content-type", FORM).body("x".repeat(65)).send_blocking(), 413, "larger than 64 bytes");
+    check(
+        c.post("/form")
+            .header("content-type", "text/plain")
+            .body("name=A&age=1")
+            .send_blocking(),
+        415,
+        "x-www-form-urlencoded",
+    );
+    check(
+        c.post("/form").body("name=A&age=1").send_blocking(),
+        415,
+        "expected Content-Type",
+    );
+    check(
+        c.post("/form")
+            .header("content-type", FORM)
+            .body("name=Ann&age=old")
+            .send_blocking(),
+        422,
+        "age: invalid digit",
+    );
+    check(
+        c.post("/form")
+            .header("content-type", FORM)
+            .body("name=Ann")
+            .send_blocking(),
+        422,
+        "missing field `age`",
+    );
+    check(
+        c.post("/form")
+            .header("content-type", FORM)
+            .body("age=300&name=x")
+            .send_blocking(),
+        422,
+        "age: number too large",
+    );
+    check(
+        c.post("/form")
+            .header("content-type", FORM)
+            .body("x".repeat(65))
+            .send_blocking(),
+        413,
+        "larger than 64 bytes",
+    );
 }
 
 #[test]
 fn json_extractor() {
     let c = TestClient::new(app());
-    let r = c.post("/json").header("content-type", JSON).body(r#"{"name":"Ann","age":30}"#).send_blocking();
-    assert_eq!((r.status().as_u16(), r.header("content-type")), (200, Some(JSON)));
+    let r = c
+        .post("/json")
+        .header("content-type", JSON)
+        .body(r#"{"name":"Ann","age":30}"#)
+        .send_blocking();
+    assert_eq!(
+        (r.status().as_u16(), r.header("content-type")),
+        (200, Some(JSON))
+    );
     assert_eq!(r.text(), r#"{"name":"Ann","age":30}"#);
-    check(c.post("/json").header("content-type", "application/vnd.api+json").body(r#"{"name":"A","age":1}"#).send_blocking(), 200, "A");
-    check(c.post("/json").header("content-type", "text/plain").body("{}").send_blocking(), 415, "application/json");
-    check(c.post("/json").header("content-type", JSON).body(r#"{"name":"Ann","#).send_blocking(), 400, "malformed JSON");
-    check(c.post("/json").header("content-type", JSON).body(r#"{"name":"A","age":1} x"#).send_blocking(), 400, "malformed JSON: trailing");
-    check(c.post("/json").header("content-type", JSON).body(r#"{"name":"Ann","age":"30"}"#).send_blocking(), 422, "age: invalid type");
-    check(c.post("/json").header("content-type", JSON).body(r#"{"name":"Ann"}"#).send_blocking(), 422, "missing field `age`");
-    check(c.post("/order").header("content-type", JSON).body(r#"{"items":[{"sku":"a","qty":1},{"sku":"b","qty":-1}]}"#).send_blocking(), 422, "items[1].qty: invalid value");
-    check(c.post("/json").header("content-type", JSON).body(format!(r#"{{"name":"{}","age":1}}"#, "x".repeat(64))).send_blocking(), 413, "larger than 64 bytes");
+    check(
+        c.post("/json")
+            .header("content-type", "application/vnd.api+json")
+            .body(r#"{"name":"A","age":1}"#)
+            .send_blocking(),
+        200,
+        "A",
+    );
+    check(
+        c.post("/json")
+            .header("content-type", "text/plain")
+            .body("{}")
+            .send_blocking(),
+        415,
+        "application/json",
+    );
+    check(
+        c.post("/json")
+            .header("content-type", JSON)
+            .body(r#"{"name":"Ann","#)
+            .send_blocking(),
+        400,
+        "malformed JSON",
+    );
+    check(
+        c.post("/json")
+            .header("content-type", JSON)
+            .body(r#"{"name":"A","age":1} x"#)
+            .send_blocking(),
+        400,
+        "malformed JSON: trailing",
+    );
+    check(
+        c.post("/json")
+            .header("content-type", JSON)
+            .body(r#"{"name":"Ann","age":"30"}"#)
+            .send_blocking(),
+        422,
+        "age: invalid type",
+    );
+    check(
+        c.post("/json")
+            .header("content-type", JSON)
+            .body(r#"{"name":"Ann"}"#)
+            .send_blocking(),
+        422,
+        "missing field `age`",
+    );
+    check(
+        c.post("/order")
+            .header("content-type", JSON)
+            .body(r#"{"items":[{"sku":"a","qty":1},{"sku":"b","qty":-1}]}"#)
+            .send_blocking(),
+        422,
+        "items[1].qty: invalid value",
+    );
+    check(
+        c.post("/json")
+            .header("content-type", JSON)
+            .body(format!(r#"{{"name":"{}","age":1}}"#, "x".repeat(64)))
+            .send_blocking(),
+        413,
+        "larger than 64 bytes",
+    );
 }
 
 #[test]
 fn query_path_body_cookie_state_extractors() {
     let c = TestClient::new(app());
     check(c.get("/query?name=Zoe&age=9").send_blocking(), 200, "Zoe 9");
-    check(c.get("/query?name=Zoe").send_blocking(), 400, "missing field `age`");
-    check(c.get("/query?name=Zoe&age=-1").send_blocking(), 400, "age: invalid digit");
+    check(
+        c.get("/query?name=Zoe").send_blocking(),
+        400,
+        "missing field `age`",
+    );
+    check(
+        c.get("/query?name=Zoe&age=-1").send_blocking(),
+        400,
+        "age: invalid digit",
+    );
     check(c.get("/t/x%20y/-5").send_blocking(), 200, "x y:-5");
-    check(c.get("/t/x/five").send_blocking(), 400, "path parameter `b`: `five` is not an integer");
+    check(
+        c.get("/t/x/five").send_blocking(),
+        400,
+        "path parameter `b`: `five` is not an integer",
+    );
     check(c.post("/text").body("héllo").send_blocking(), 200, "héllo");
-    check(c.post("/text").body(&b"\xff\xfe"[..]).send_blocking(), 400, "not UTF-8");
-    check(c.post("/bytes").body(vec![0u8; 64]).send_blocking(), 200, "64");
-    check(c.post("/bytes").body(vec![0u8; 65]).send_blocking(), 413, "larger than 64");
+    check(
+        c.post("/text").body(&b"\xff\xfe"[..]).send_blocking(),
+        400,
+        "not UTF-8",
+    );
+    check(
+        c.post("/bytes").body(vec![0u8; 64]).send_blocking(),
+        200,
+        "64",
+    );
+    check(
+        c.post("/bytes").body(vec![0u8; 65]).send_blocking(),
+        413,
+        "larger than 64",
+    );
     let streamed = rgi::Body::from_stream(futures_util::stream::iter(
         (0..10).map(|_| Ok::<_, std::io::Error>(Bytes::from_static(b"0123456789"))),
     ));
-    check(c.post("/bytes").body_stream(streamed).send_blocking(), 413, "larger than 64");
-    check(c.get("/cookies").header("cookie", "a=1; b=two; =bad; c").send_blocking(), 200, "Some(\"1\") Some(\"two\")");
-    check(c.get("/cookies").header("cookie", ";;;===").send_blocking(), 200, "None None");
+    check(
+        c.post("/bytes").body_stream(streamed).send_blocking(),
+        413,
+        "larger than 64",
+    );
+    check(
+        c.get("/cookies")
+            .header("cookie", "a=1; b=two; =bad; c")
+            .send_blocking(),
+        200,
+        "Some(\"1\") Some(\"two\")",
+    );
+    check(
+        c.get("/cookies").header("cookie", ";;;===").send_blocking(),
+        200,
+        "None None",
+    );
     check(c.get("/state").send_blocking(), 200, "hello state");
-    check(c.get("/missing-state").send_blocking(), 500, "500 Internal Server Error");
-    assert!(c.errors().iter().any(|l| l.contains("no state of type `u64`")), "{:?}", c.errors());
+    check(
+        c.get("/missing-state").send_blocking(),
+        500,
+        "500 Internal Server Error",
+    );
+    assert!(
+        c.errors()
+            .iter()
+            .any(|l| l.contains("no state of type `u64`")),
+        "{:?}",
+        c.errors()
+    );
 }
 
 fn multipart(parts: &[(&str, Option<&str>, &str)]) -> String {
@@ -194,14 +355,61 @@ fn multipart_extractor() {
     let c = TestClient::new(app());
     let ct = "multipart/form-data; boundary=BOUND";
     let body = multipart(&[("title", None, "hi"), ("doc", Some("a.txt"), "file data")]);
-    check(c.post("/upload").header("content-type", ct).body(body).send_blocking(), 200, "title=hi,doc:file:a.txt:9:9");
-    check(c.post("/upload").header("content-type", "text/plain").body("x").send_blocking(), 415, "multipart/form-data");
-    check(c.post("/upload").header("content-type", "multipart/form-data").body("x").send_blocking(), 415, "boundary");
+    check(
+        c.post("/upload")
+            .header("content-type", ct)
+            .body(body)
+            .send_blocking(),
+        200,
+        "title=hi,doc:file:a.txt:9:9",
+    );
+    check(
+        c.post("/upload")
+            .header("content-type", "text/plain")
+            .body("x")
+            .send_blocking(),
+        415,
+        "multipart/form-data",
+    );
+    check(
+        c.post("/upload")
+            .header("content-type", "multipart/form-data")
+            .body("x")
+            .send_blocking(),
+        415,
+        "boundary",
+    );
     let big_field = multipart(&[("doc", Some("a.txt"), &"x".repeat(33))]);
-    check(c.post("/upload").header("content-type", ct).body(big_field).send_blocking(), 413, "field `doc` is larger than 32 bytes");
-    let many: Vec<(&str, Option<&str>, &str)> = (0..10).map(|_| ("f", None, "0123456789")).collect();
-    check(c.post("/upload").header("content-type", ct).body(multipart(&many)).send_blocking(), 413, "larger than 200 bytes");
-    check(c.post("/upload").header("content-type", ct).body("--BOUND\r\ngarbage").send_blocking(), 400, "malformed multipart");
-    let r = c.post("/upload").header("content-type", ct).body("--BOUND\r\ncontent-disposition: form-data; name=\"x\"\r\n\r\nunterminated").send_blocking();
+    check(
+        c.post("/upload")
+            .header("content-type", ct)
+            .body(big_field)
+            .send_blocking(),
+        413,
+        "field `doc` is larger than 32 bytes",
+    );
+    let many: Vec<(&str, Option<&str>, &str)> =
+        (0..10).map(|_| ("f", None, "0123456789")).collect();
+    check(
+        c.post("/upload")
+            .header("content-type", ct)
+            .body(multipart(&many))
+            .send_blocking(),
+        413,
+        "larger than 200 bytes",
+    );
+    check(
+        c.post("/upload")
+            .header("content-type", ct)
+            .body("--BOUND\r\ngarbage")
+            .send_blocking(),
+        400,
+        "malformed multipart",
+    );
+    let r = c
+        .post("/upload")
+        .header("content-type", ct)
+        .body("--BOUND\r\ncontent-disposition: form-data; name=\"x\"\r\n\r\nunterminated")
+        .send_blocking();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{}", r.text());
 }

@@ -4,9 +4,7 @@
 use http::StatusCode;
 use rgi::testing::TestClient;
 use rgi::{Application, Environ, StartResponse};
-use rgi_framework::{
-    blocking, get, post, App, Blueprint, Error, Path, Site, TrailingSlash, Urls,
-};
+use rgi_framework::{blocking, get, post, App, Blueprint, Error, Path, Site, TrailingSlash, Urls};
 
 async fn ok() -> &'static str {
     "ok"
@@ -35,22 +33,43 @@ fn conflicting_routes_are_a_build_error_naming_both() {
         .build()
         .unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("/users/{name}") && text.contains("/users/{id}"), "{text}");
+    assert!(
+        text.contains("/users/{name}") && text.contains("/users/{id}"),
+        "{text}"
+    );
 
     let err = App::new()
         .route("/files/{*path}", get(ok))
         .route("/files/{*rest}", get(ok))
         .build()
         .unwrap_err();
-    assert!(err.to_string().contains("`/files/{*rest}` conflicts with route `/files/{*path}`"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("`/files/{*rest}` conflicts with route `/files/{*path}`"),
+        "{err}"
+    );
 }
 
 #[test]
 fn malformed_routes_are_errors_not_panics() {
     // matchit itself panics on some of these; they must be refused before insertion.
-    for bad in ["{*path}", "/a/{*path}/b", "/a/{", "/a/{x}{y}", "/a/}", "nostart"] {
-        let err = App::new().route("/{foo}", get(ok)).route(bad, get(ok)).build().unwrap_err();
-        assert!(err.to_string().contains(&format!("route `{bad}`")), "{bad}: {err}");
+    for bad in [
+        "{*path}",
+        "/a/{*path}/b",
+        "/a/{",
+        "/a/{x}{y}",
+        "/a/}",
+        "nostart",
+    ] {
+        let err = App::new()
+            .route("/{foo}", get(ok))
+            .route(bad, get(ok))
+            .build()
+            .unwrap_err();
+        assert!(
+            err.to_string().contains(&format!("route `{bad}`")),
+            "{bad}: {err}"
+        );
     }
 }
 
@@ -65,7 +84,9 @@ fn every_problem_is_reported_at_once() {
         .build()
         .unwrap_err();
     assert_eq!(err.problems().len(), 2, "{err}");
-    assert!(err.to_string().contains("route name `x` is used by both `/a` and `/b`"));
+    assert!(err
+        .to_string()
+        .contains("route name `x` is used by both `/a` and `/b`"));
     assert!(err.to_string().contains("GET is handled twice"));
 }
 
@@ -98,7 +119,9 @@ fn methods_405_head_and_options() {
     assert!(r.body().is_empty());
     assert_eq!(r.header("content-length"), Some("2"));
 
-    let r = client.request(http::Method::OPTIONS, "/items").send_blocking();
+    let r = client
+        .request(http::Method::OPTIONS, "/items")
+        .send_blocking();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(r.header("allow"), Some("GET, HEAD, OPTIONS, POST"));
 
@@ -134,7 +157,13 @@ fn trailing_slash_redirects_to_the_registered_form() {
         .trailing_slash(TrailingSlash::Strict)
         .build()
         .unwrap();
-    assert_eq!(TestClient::new(strict).get("/users/").send_blocking().status(), 404);
+    assert_eq!(
+        TestClient::new(strict)
+            .get("/users/")
+            .send_blocking()
+            .status(),
+        404
+    );
 }
 
 #[test]
@@ -148,7 +177,9 @@ fn url_for_under_a_mount_point_and_in_blueprints() {
         ]
         .join(" "))
     }
-    let reports = Blueprint::new("reports").route("/{day}", get(ok)).name("daily");
+    let reports = Blueprint::new("reports")
+        .route("/{day}", get(ok))
+        .name("daily");
     let admin = Blueprint::new("admin")
         .route("/users/{id}", get(ok))
         .name("user")
@@ -168,14 +199,24 @@ fn url_for_under_a_mount_point_and_in_blueprints() {
         "/my%20app/posts/a%20b%2Fc /my%20app/files/x%20y/z.txt /my%20app/admin/users/7?tab=a%26b /my%20app/admin/reports/%C3%BC"
     );
     // The URLs it builds are the ones it routes.
-    assert_eq!(client.get("/my%20app/admin/reports/%C3%BC").send_blocking().text(), "ok");
+    assert_eq!(
+        client
+            .get("/my%20app/admin/reports/%C3%BC")
+            .send_blocking()
+            .text(),
+        "ok"
+    );
 
     assert_eq!(
-        app.url_for("", "post", [("nope", "1")]).unwrap_err().to_string(),
+        app.url_for("", "post", [("nope", "1")])
+            .unwrap_err()
+            .to_string(),
         "url_for(`post`): missing parameter `id`"
     );
     assert_eq!(
-        app.url_for("", "missing", [("id", "1")]).unwrap_err().to_string(),
+        app.url_for("", "missing", [("id", "1")])
+            .unwrap_err()
+            .to_string(),
         "url_for: no route is named `missing`"
     );
 }
@@ -195,7 +236,10 @@ fn optional_trailing_segment() {
         .build()
         .unwrap();
     assert_eq!(app.url_for("", "blog", [("page", 3)]).unwrap(), "/blog/3");
-    assert_eq!(app.url_for("", "blog", Vec::<(&str, &str)>::new()).unwrap(), "/blog");
+    assert_eq!(
+        app.url_for("", "blog", Vec::<(&str, &str)>::new()).unwrap(),
+        "/blog"
+    );
     let client = TestClient::new(app);
     assert_eq!(client.get("/blog").send_blocking().text(), "None");
     assert_eq!(client.get("/blog/2").send_blocking().text(), "Some(2)");
@@ -211,7 +255,12 @@ fn literal_prefix_and_suffix_in_a_segment() {
     assert_eq!(client.get("/img-42.png").send_blocking().text(), "image 42");
     let r = client.get("/img-x.png").send_blocking();
     assert_eq!(r.status(), 400);
-    assert!(r.text().contains("path parameter `id`: `x` is not an unsigned integer"), "{}", r.text());
+    assert!(
+        r.text()
+            .contains("path parameter `id`: `x` is not an unsigned integer"),
+        "{}",
+        r.text()
+    );
 }
 
 #[test]
@@ -219,12 +268,27 @@ fn route_listing() {
     let app = App::new()
         .route("/", get(ok))
         .name("index")
-        .blueprint("/admin", Blueprint::new("admin").route("/", get(other).post(ok)).name("home"))
+        .blueprint(
+            "/admin",
+            Blueprint::new("admin")
+                .route("/", get(other).post(ok))
+                .name("home"),
+        )
         .build()
         .unwrap();
-    let rows: Vec<String> = app.routes().iter().map(|r| {
-        format!("{} {} {} {}", r.method, r.path, r.name.as_deref().unwrap_or("-"), r.handler)
-    }).collect();
+    let rows: Vec<String> = app
+        .routes()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {} {}",
+                r.method,
+                r.path,
+                r.name.as_deref().unwrap_or("-"),
+                r.handler
+            )
+        })
+        .collect();
     assert_eq!(
         rows,
         [
@@ -255,10 +319,16 @@ fn hooks_and_custom_error_handlers() {
             Ok(())
         })
         .after_request(|response| {
-            response.headers_mut().insert("x-after", "1".parse().unwrap());
+            response
+                .headers_mut()
+                .insert("x-after", "1".parse().unwrap());
         })
-        .error_handler(StatusCode::NOT_FOUND, |_| rgi_framework::Html("<h1>Nothing here</h1>"))
-        .error_handler(StatusCode::METHOD_NOT_ALLOWED, |e| format!("custom {}", e.status()))
+        .error_handler(StatusCode::NOT_FOUND, |_| {
+            rgi_framework::Html("<h1>Nothing here</h1>")
+        })
+        .error_handler(StatusCode::METHOD_NOT_ALLOWED, |e| {
+            format!("custom {}", e.status())
+        })
         .error_handler(StatusCode::INTERNAL_SERVER_ERROR, |_| "we are sorry")
         .build()
         .unwrap();
@@ -268,22 +338,41 @@ fn hooks_and_custom_error_handlers() {
     assert_eq!((r.text().as_str(), r.header("x-after")), ("ok", Some("1")));
 
     let r = client.get("/").header("x-deny", "1").send_blocking();
-    assert_eq!((r.status().as_u16(), r.text().as_str()), (403, "403 Forbidden: denied\n"));
+    assert_eq!(
+        (r.status().as_u16(), r.text().as_str()),
+        (403, "403 Forbidden: denied\n")
+    );
 
     let r = client.get("/missing").send_blocking();
-    assert_eq!((r.status().as_u16(), r.text().as_str()), (404, "<h1>Nothing here</h1>"));
+    assert_eq!(
+        (r.status().as_u16(), r.text().as_str()),
+        (404, "<h1>Nothing here</h1>")
+    );
     assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
 
     let r = client.post("/").send_blocking();
-    assert_eq!((r.status().as_u16(), r.header("allow")), (405, Some("GET, HEAD, OPTIONS")));
+    assert_eq!(
+        (r.status().as_u16(), r.header("allow")),
+        (405, Some("GET, HEAD, OPTIONS"))
+    );
     assert_eq!(r.text(), "custom 405 Method Not Allowed");
 
     let r = client.get("/boom").send_blocking();
-    assert_eq!((r.status().as_u16(), r.text().as_str()), (500, "we are sorry"));
-    assert!(client.errors().iter().any(|l| l.contains("disk on fire")), "{:?}", client.errors());
+    assert_eq!(
+        (r.status().as_u16(), r.text().as_str()),
+        (500, "we are sorry")
+    );
+    assert!(
+        client.errors().iter().any(|l| l.contains("disk on fire")),
+        "{:?}",
+        client.errors()
+    );
 
     let r = client.get("/panic").send_blocking();
     assert_eq!((r.status().as_u16(), r.header("x-after")), (500, Some("1")));
 
-    assert_eq!(client.get("/blocking").send_blocking().text(), "from a thread");
+    assert_eq!(
+        client.get("/blocking").send_blocking().text(),
+        "from a thread"
+    );
 }

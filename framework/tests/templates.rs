@@ -83,11 +83,18 @@ fn autoescape_inheritance_url_for_static_url_and_globals() {
         .static_files("/static", dir.path().join("static"))
         .global("site", "My <Site>")
         .context_processor(|environ, context| {
-            let user = environ.headers().get("x-user").and_then(|v| v.to_str().ok()).unwrap_or("anon");
+            let user = environ
+                .headers()
+                .get("x-user")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("anon");
             context.insert("user", user);
         });
     let client = TestClient::new(mounted(site(templates), "/app"));
-    let r = client.get("/app/").header("x-user", "<b>bob</b>").send_blocking();
+    let r = client
+        .get("/app/")
+        .header("x-user", "<b>bob</b>")
+        .send_blocking();
     assert_eq!(r.status(), 200, "{}", r.text());
     assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
     let text = r.text();
@@ -96,22 +103,38 @@ fn autoescape_inheritance_url_for_static_url_and_globals() {
         text.starts_with("<title>&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; co</title>"),
         "{text}"
     );
-    assert!(text.contains("<a href=\"/app/posts/a%20b?q=x+y\">"), "{text}");
+    assert!(
+        text.contains("<a href=\"/app/posts/a%20b?q=x+y\">"),
+        "{text}"
+    );
     let hash = {
         use sha2::Digest;
         let d = sha2::Sha256::digest(b"body { color: red }");
-        d[..6].iter().map(|b| format!("{b:02x}")).collect::<String>()
+        d[..6]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
     };
-    assert!(text.contains(&format!("<link href=\"/app/static/app.css?v={hash}\">")), "{text}");
-    assert!(text.ends_with("[My &lt;Site&gt;] [&lt;b&gt;bob&lt;/b&gt;]"), "{text}");
+    assert!(
+        text.contains(&format!("<link href=\"/app/static/app.css?v={hash}\">")),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("[My &lt;Site&gt;] [&lt;b&gt;bob&lt;/b&gt;]"),
+        "{text}"
+    );
 }
 
 #[test]
 fn broken_template_is_a_startup_error_naming_file_and_line() {
     let dir = Dir::new("broken");
-    dir.write("ok.html", "fine").write("bad.html", "line one\nline two\n{% if %}\n");
+    dir.write("ok.html", "fine")
+        .write("bad.html", "line one\nline two\n{% if %}\n");
     let err = Templates::load(dir.path()).unwrap_err().to_string();
-    assert!(err.contains(&format!("{}:3:", dir.path().join("bad.html").display())), "{err}");
+    assert!(
+        err.contains(&format!("{}:3:", dir.path().join("bad.html").display())),
+        "{err}"
+    );
 
     let dir = Dir::new("orphan");
     dir.write("child.html", "{% extends \"missing.html\" %}");
@@ -124,22 +147,40 @@ fn development_reload_and_error_page() {
     let dir = Dir::new("reload");
     dir.write("child.html", "v1 {{ title }}");
     let client = TestClient::new(site(Templates::development(dir.path()).unwrap()));
-    assert!(client.get("/").send_blocking().text().starts_with("v1 &lt;script"));
+    assert!(client
+        .get("/")
+        .send_blocking()
+        .text()
+        .starts_with("v1 &lt;script"));
 
     // Same length and (possibly) the same mtime second: bump the mtime explicitly.
     dir.write("child.html", "v2 {{ title }}");
     let later = std::time::SystemTime::now() + std::time::Duration::from_secs(2);
-    fs::File::options().write(true).open(dir.path().join("child.html")).unwrap().set_modified(later).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(dir.path().join("child.html"))
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
     assert!(client.get("/").send_blocking().text().starts_with("v2 "));
 
     // A template error in development: the page shows file and line.
     dir.write("child.html", "ok\n{{ url_for(name='nope') }}");
     let later = later + std::time::Duration::from_secs(2);
-    fs::File::options().write(true).open(dir.path().join("child.html")).unwrap().set_modified(later).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(dir.path().join("child.html"))
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
     let r = client.get("/").send_blocking();
     assert_eq!(r.status(), 500);
     assert!(r.text().contains("child.html:2"), "{}", r.text());
-    assert!(r.text().contains("no route is named `nope`"), "{}", r.text());
+    assert!(
+        r.text().contains("no route is named `nope`"),
+        "{}",
+        r.text()
+    );
 }
 
 #[test]
@@ -148,6 +189,16 @@ fn production_render_error_is_logged_not_shown() {
     dir.write("child.html", "{{ url_for(name='post') }}");
     let client = TestClient::new(site(Templates::load(dir.path()).unwrap()));
     let r = client.get("/").send_blocking();
-    assert_eq!((r.status().as_u16(), r.text().as_str()), (500, "500 Internal Server Error\n"));
-    assert!(client.errors().iter().any(|l| l.contains("missing parameter `id`")), "{:?}", client.errors());
+    assert_eq!(
+        (r.status().as_u16(), r.text().as_str()),
+        (500, "500 Internal Server Error\n")
+    );
+    assert!(
+        client
+            .errors()
+            .iter()
+            .any(|l| l.contains("missing parameter `id`")),
+        "{:?}",
+        client.errors()
+    );
 }

@@ -19,7 +19,9 @@ impl Got {
     fn header(&self, name: &str) -> Option<String> {
         self.head.lines().find_map(|line| {
             let (k, v) = line.split_once(':')?;
-            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_owned())
         })
     }
 }
@@ -28,7 +30,11 @@ fn fetch(url: &str, extra: &[&str]) -> Got {
     let mut args = vec!["-i", url];
     args.extend_from_slice(extra);
     let out = curl(&args);
-    assert!(out.status.success(), "curl {url}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "curl {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head
@@ -51,21 +57,37 @@ fn check(base: &str, prefix: &str) {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
         r.body,
-        format!("hello={prefix}/hello/a%20b%2Fc\nnotes={prefix}/notes?page=1\nadmin={prefix}/admin/\n")
+        format!(
+            "hello={prefix}/hello/a%20b%2Fc\nnotes={prefix}/notes?page=1\nadmin={prefix}/admin/\n"
+        )
     );
 
     let r = fetch(&url("/hello/a%20b"), &[]);
     assert_eq!((r.status, r.body.as_str()), (200, "Hello, a b!\n"));
 
     let r = fetch(&url("/admin/"), &[]);
-    assert_eq!(r.body, format!("admin at {prefix}/admin/ (mounted at {prefix:?})\n"));
+    assert_eq!(
+        r.body,
+        format!("admin at {prefix}/admin/ (mounted at {prefix:?})\n")
+    );
 
     // Templates: inheritance, autoescape, url_for in a template.
     let r = fetch(&url("/notes"), &[]);
-    assert_eq!(r.header("content-type").as_deref(), Some("text/html; charset=utf-8"));
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("text/html; charset=utf-8")
+    );
     assert!(r.body.contains("<title>Notes</title>"), "{}", r.body);
-    assert!(r.body.contains("<li>&lt;b&gt;first&lt;/b&gt;</li>"), "{}", r.body);
-    assert!(r.body.contains(&format!("action=\"{prefix}/notes\"")), "{}", r.body);
+    assert!(
+        r.body.contains("<li>&lt;b&gt;first&lt;/b&gt;</li>"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains(&format!("action=\"{prefix}/notes\"")),
+        "{}",
+        r.body
+    );
 
     // A form POST answers 303 to the list (under the mount point).
     let r = fetch(&url("/notes"), &["--data", "text=second+note"]);
@@ -78,12 +100,21 @@ fn check(base: &str, prefix: &str) {
 
     let r = fetch(&url("/notes"), &["-X", "PUT"]);
     assert_eq!(r.status, 405);
-    assert_eq!(r.header("allow").as_deref(), Some("GET, HEAD, OPTIONS, POST"));
+    assert_eq!(
+        r.header("allow").as_deref(),
+        Some("GET, HEAD, OPTIONS, POST")
+    );
 
     let json = ["-H", "content-type: application/json"];
-    let r = fetch(&url("/api/sum"), &[&json[..], &["--data", r#"{"numbers":[1,2,3]}"#]].concat());
+    let r = fetch(
+        &url("/api/sum"),
+        &[&json[..], &["--data", r#"{"numbers":[1,2,3]}"#]].concat(),
+    );
     assert_eq!((r.status, r.body.as_str()), (200, r#"{"sum":6}"#));
-    let r = fetch(&url("/api/sum"), &[&json[..], &["--data", r#"{"numbers":[1,"x"]}"#]].concat());
+    let r = fetch(
+        &url("/api/sum"),
+        &[&json[..], &["--data", r#"{"numbers":[1,"x"]}"#]].concat(),
+    );
     assert_eq!(r.status, 422, "{}", r.body);
     assert!(r.body.contains("numbers[1]"), "{}", r.body);
 

@@ -34,7 +34,10 @@ async fn hello(Path(name): Path<String>) -> String {
 
 async fn list(render: Render, State(notes): State<Notes>) -> Result<Html<String>, Error> {
     let mut context = Context::new();
-    let notes = notes.lock().map_err(|_| Error::internal("notes lock poisoned"))?.clone();
+    let notes = notes
+        .lock()
+        .map_err(|_| Error::internal("notes lock poisoned"))?
+        .clone();
     context.insert("notes", &notes);
     render.page("notes.html", &context)
 }
@@ -96,7 +99,10 @@ fn app() -> Result<rgi_framework::Site, Box<dyn std::error::Error>> {
         .route("/notes", get(list).post(add))
         .name("notes")
         .route("/api/sum", post(sum))
-        .blueprint("/admin", Blueprint::new("admin").route("/", get(admin)).name("index"))
+        .blueprint(
+            "/admin",
+            Blueprint::new("admin").route("/", get(admin)).name("index"),
+        )
         .state(notes)
         .templates(templates)
         .build()?;
