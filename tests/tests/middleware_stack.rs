@@ -228,7 +228,11 @@ fn compare_with_in_process(gateway: &str, dir: &Path, base: &str) {
     let mut failures = Vec::new();
     for &row in ROWS {
         let want = in_process(dir, row);
-        let have = over_curl(&scratch, base, row);
+        let mut have = over_curl(&scratch, base, row);
+        // lighttpd adds `Accept-Ranges: bytes` to a CGI response it received whole before sending.
+        if gateway.starts_with("lighttpd") && !want.headers.contains_key("accept-ranges") {
+            have.headers.remove("accept-ranges");
+        }
         assert!(
             !String::from_utf8_lossy(&have.body).contains("the secret"),
             "{gateway} {row:?} served the secret"
