@@ -15,6 +15,11 @@
 //! the application runs; a malformed or truncated body is the client's mistake (400, connection
 //! closed, not logged as an error). The conformance table is `tests/tests/http_conformance.rs`.
 //!
+//! A client that shuts down its write side right after a whole request (`nc -N`, health checkers)
+//! still gets its answer (hyper's `half_close`). The price: a read of end-of-stream cannot tell that
+//! from a client gone for good, so a client that disconnects while the application is still working
+//! is noticed when the response is written (its future is dropped then), not at once.
+//!
 //! Not supported: HTTP/2, TLS (terminate in the proxy in front), upgrades (WebSocket).
 
 use std::future::Future;
