@@ -1,1 +1,1 @@
-//! The guide.
+#![doc = include_str!("../GUIDE.md")]

@@ -31,6 +31,8 @@
 //!   [`Redirect`], [`File`], [`Error`].
 //! - Extractors: [`Path`], [`Query`], [`Form`], [`Json`], [`Multipart`], [`State`], [`Cookies`],
 //!   [`Urls`], [`Render`], `HeaderMap`, `Method`, `String`, `Bytes`, [`rgi::Environ`], [`rgi::Input`].
+//! - Sessions: `rgi_middleware::session::{Session, Flash, CsrfToken}` are extractors once the
+//!   session layer wraps the application; templates then see `flashes` and `csrf_token`.
 //! - Templates: [`Templates`] (tera 2), rendered with [`Render`].
 //!
 //! The [`guide`] goes from hello world to a small application and how to deploy it.
@@ -44,6 +46,7 @@ mod multipart;
 mod pattern;
 mod response;
 mod routing;
+mod session;
 mod template;
 
 pub mod guide;

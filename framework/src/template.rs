@@ -112,7 +112,9 @@ struct Loaded {
 ///   macros are tera's.
 /// - In templates: `url_for(name="post", id=3)` (parameters the route lacks go to the query string),
 ///   `static_url(path="app.css")` (with a content hash, see [`static_files`](Templates::static_files)),
-///   the values given to [`global`](Templates::global), and whatever the
+///   the values given to [`global`](Templates::global); under the session middleware, `flashes` (the
+///   flashed messages, each with `category` and `message`, taken when a page renders) and
+///   `csrf_token`/`csrf_field`; and whatever the
 ///   [`context processors`](Templates::context_processor) put in for each request (the current user, the
 ///   flashed messages, the CSRF token…).
 /// - [`Templates::load`] (production) loads and checks every template once: a broken template is an
@@ -430,6 +432,15 @@ impl FromRequestParts for Render {
         let mut context = Context::new();
         let script_name = String::from_utf8_lossy(request.environ.script_name()).into_owned();
         context.insert(SCRIPT_NAME_KEY, &script_name);
+        // The session middleware's values, when it runs: flashed messages (shown once) and the
+        // CSRF token for forms.
+        if let Some(flash) = rgi_middleware::session::Flash::from_environ(&request.environ) {
+            context.insert("flashes", &flash.take());
+        }
+        if let Some(token) = rgi_middleware::session::CsrfToken::from_environ(&request.environ) {
+            context.insert("csrf_token", token.as_str());
+            context.insert("csrf_field", token.field());
+        }
         if let Some(templates) = &request.shared.templates {
             for processor in &templates.processors {
                 processor(&request.environ, &mut context);

@@ -413,3 +413,49 @@ fn multipart_extractor() {
         .send_blocking();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{}", r.text());
 }
+
+#[test]
+fn session_extractors_need_the_session_layer() {
+    use rgi::ApplicationExt;
+    use rgi_middleware::session::{Keys, Session, SessionLayer};
+    async fn count(session: Session) -> Result<String, Error> {
+        let n: u32 = session.get("n")?.unwrap_or(0);
+        session.insert("n", &(n + 1))?;
+        Ok(n.to_string())
+    }
+    let site = App::new().route("/", get(count)).build().unwrap();
+    let bare = TestClient::new(site.clone());
+    check(
+        bare.get("/").send_blocking(),
+        500,
+        "500 Internal Server Error",
+    );
+    assert!(
+        bare.errors().iter().any(|l| l.contains("SessionLayer")),
+        "{:?}",
+        bare.errors()
+    );
+
+    let layer = SessionLayer::builder()
+        .keys(Keys::ephemeral().unwrap())
+        .build()
+        .unwrap();
+    let client = TestClient::new(site.layer(layer));
+    let first = client.get("/").send_blocking();
+    assert_eq!(first.text(), "0");
+    let cookie = first
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        client
+            .get("/")
+            .header("cookie", cookie)
+            .send_blocking()
+            .text(),
+        "1"
+    );
+}
