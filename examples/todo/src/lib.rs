@@ -1,0 +1,3 @@
+//! The todo app: sign up, log in, a list of todos per user, on SQLite (the default) or PostgreSQL.
+
+pub mod db;
