@@ -53,7 +53,10 @@ async fn migrations_are_applied_once_and_wal_is_on() {
 async fn sign_up_hashes_and_log_in_checks() {
     let f = fresh("users").await;
     let alice = created(f.db.sign_up("alice", "correct horse").await.unwrap());
-    assert_eq!(f.db.sign_up("alice", "another one").await.unwrap(), Signup::Taken);
+    assert_eq!(
+        f.db.sign_up("alice", "another one").await.unwrap(),
+        Signup::Taken
+    );
     let stored: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
         .bind(alice.id)
         .fetch_one(&f.db.pool)
@@ -61,7 +64,10 @@ async fn sign_up_hashes_and_log_in_checks() {
         .unwrap();
     assert!(stored.starts_with("$argon2id$"), "{stored}");
     assert!(!stored.contains("correct horse"));
-    assert_eq!(f.db.log_in("alice", "correct horse").await.unwrap(), Some(alice.clone()));
+    assert_eq!(
+        f.db.log_in("alice", "correct horse").await.unwrap(),
+        Some(alice.clone())
+    );
     assert_eq!(f.db.log_in("alice", "wrong horse").await.unwrap(), None);
     assert_eq!(f.db.log_in("bob", "correct horse").await.unwrap(), None);
     assert_eq!(f.db.user(alice.id).await.unwrap(), Some(alice));
@@ -76,12 +82,18 @@ async fn todos_belong_to_their_user() {
     let a1 = f.db.add(alice, "milk").await.unwrap();
     let a2 = f.db.add(alice, "bread").await.unwrap();
     let b1 = f.db.add(bob, "eggs").await.unwrap();
-    assert_eq!(f.db.todos(alice).await.unwrap(), vec![a1.clone(), a2.clone()]);
+    assert_eq!(
+        f.db.todos(alice).await.unwrap(),
+        vec![a1.clone(), a2.clone()]
+    );
     assert_eq!(f.db.todos(bob).await.unwrap(), vec![b1.clone()]);
 
     assert!(f.db.rename(alice, a1.id, "oat milk").await.unwrap());
     assert!(!f.db.rename(bob, a1.id, "stolen").await.unwrap());
-    assert_eq!(f.db.todo(alice, a1.id).await.unwrap().unwrap().title, "oat milk");
+    assert_eq!(
+        f.db.todo(alice, a1.id).await.unwrap().unwrap().title,
+        "oat milk"
+    );
     assert_eq!(f.db.todo(bob, a1.id).await.unwrap(), None);
 
     assert!(f.db.toggle(alice, a2.id).await.unwrap().unwrap().done);
@@ -89,12 +101,18 @@ async fn todos_belong_to_their_user() {
     assert_eq!(f.db.toggle(bob, a2.id).await.unwrap(), None);
 
     assert_eq!(f.db.delete(bob, a2.id).await.unwrap(), None);
-    assert_eq!(f.db.delete(alice, a2.id).await.unwrap().unwrap().title, "bread");
+    assert_eq!(
+        f.db.delete(alice, a2.id).await.unwrap().unwrap().title,
+        "bread"
+    );
     assert_eq!(f.db.delete(alice, a2.id).await.unwrap(), None);
     assert_eq!(f.db.todos(alice).await.unwrap().len(), 1);
     // Text round-trips exactly, markup included (escaping is the templates' job).
     let odd = f.db.add(bob, "<b>&\"ünï\"</b>").await.unwrap();
-    assert_eq!(f.db.todo(bob, odd.id).await.unwrap().unwrap().title, "<b>&\"ünï\"</b>");
+    assert_eq!(
+        f.db.todo(bob, odd.id).await.unwrap().unwrap().title,
+        "<b>&\"ünï\"</b>"
+    );
 }
 
 #[tokio::test]
@@ -105,8 +123,14 @@ async fn concurrent_writers_lose_nothing() {
     let other = Db::open(&format!("sqlite:{}", f.dir.join("todo.db").display()), 4).unwrap();
     let mut tasks = Vec::new();
     for i in 0..40 {
-        let db = if i % 2 == 0 { f.db.clone() } else { other.clone() };
-        tasks.push(tokio::spawn(async move { db.add(user, &format!("item {i}")).await }));
+        let db = if i % 2 == 0 {
+            f.db.clone()
+        } else {
+            other.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            db.add(user, &format!("item {i}")).await
+        }));
     }
     for task in tasks {
         task.await.unwrap().unwrap();
@@ -126,5 +150,8 @@ fn titles_and_credentials_are_checked() {
     assert!(check_credentials("alice", "short").is_err());
     assert!(check_credentials(&"a".repeat(41), "12345678").is_err());
     assert!(Backend::of("mysql://x").is_none());
-    assert!(matches!(Db::open("mysql://x", 1), Err(DbError::UnknownUrl(_))));
+    assert!(matches!(
+        Db::open("mysql://x", 1),
+        Err(DbError::UnknownUrl(_))
+    ));
 }
