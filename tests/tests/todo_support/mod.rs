@@ -1,0 +1,192 @@
+//! Shared by the todo end-to-end tests: the deploy/ files with their ports substituted, todo
+//! backends, and a small cookie-keeping HTTP/1.0 client over loopback (no chunking to undo).
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rgi_tests::webservers::TempDir;
+use rgi_tests::{workspace_root, Server};
+
+/// The session key every todo process of one deployment shares (base64 of 32 bytes).
+pub(crate) const SECRET: &str = "dG9kby10ZXN0cy1zaGFyZWQtc2Vzc2lvbi1rZXktMzI=";
+
+/// A file from deploy/, as shipped.
+pub(crate) fn deploy_file(path: &str) -> String {
+    let full = workspace_root().join("deploy").join(path);
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("read {}: {e}", full.display()))
+}
+
+/// Replace `from` (which must occur) by `to` in a deploy file's text.
+pub(crate) fn substitute(text: &str, from: &str, to: &str) -> String {
+    assert!(
+        text.contains(from),
+        "the deploy file no longer contains {from:?}"
+    );
+    text.replace(from, to)
+}
+
+/// The app's static files.
+pub(crate) fn static_dir() -> PathBuf {
+    workspace_root().join("examples/todo/static")
+}
+
+/// Start a todo backend speaking `args` (protocol, binds, -w …) on the database `url`.
+pub(crate) fn todo_backend(url: &str, args: &[&str]) -> Server {
+    let mut all = vec!["--database", url];
+    all.extend_from_slice(args);
+    let statics = static_dir().display().to_string();
+    Server::start_with_env(
+        "todo",
+        &all,
+        &[
+            ("RGI_SECRET_KEYS", SECRET),
+            ("TODO_STATIC", statics.as_str()),
+        ],
+    )
+}
+
+/// A SQLite URL for a database file in `dir`.
+pub(crate) fn sqlite_url(dir: &TempDir) -> String {
+    format!("sqlite:{}", dir.join("todo.db").display())
+}
+
+/// One HTTP/1.1 response.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) head: String,
+    pub(crate) body: String,
+}
+
+impl Reply {
+    /// A header's value (first one), case-insensitive name.
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (k, v) = line.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// A visitor: one cookie (the session) and the last CSRF token seen; one connection per request.
+#[derive(Debug, Default)]
+pub(crate) struct Visitor {
+    pub(crate) addr: String,
+    pub(crate) cookie: Option<String>,
+    pub(crate) token: String,
+}
+
+impl Visitor {
+    pub(crate) fn new(addr: &str) -> Visitor {
+        Visitor {
+            addr: addr.to_owned(),
+            ..Visitor::default()
+        }
+    }
+
+    /// Send one request; `Err` when the connection failed or the reply was cut.
+    pub(crate) fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        form: Option<&str>,
+    ) -> std::io::Result<Reply> {
+        let mut stream = TcpStream::connect(&self.addr)?;
+        stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+        let mut head =
+            format!("{method} {path} HTTP/1.0\r\nHost: todo.example.com\r\nConnection: close\r\n");
+        if let Some(cookie) = &self.cookie {
+            head.push_str(&format!("Cookie: {cookie}\r\n"));
+        }
+        let body = form.unwrap_or("");
+        if form.is_some() {
+            head.push_str(&format!(
+                "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes())?;
+        stream.write_all(body.as_bytes())?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw)?;
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .ok_or_else(|| std::io::Error::other(format!("no response head in {text:?}")))?;
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("bad status line in {head:?}")))?;
+        let reply = Reply {
+            status,
+            head: head.to_owned(),
+            body: body.to_owned(),
+        };
+        for line in reply.head.lines() {
+            if let Some(v) = line
+                .strip_prefix("set-cookie:")
+                .or(line.strip_prefix("Set-Cookie:"))
+            {
+                self.cookie = Some(v.trim().split(';').next().unwrap_or("").to_owned());
+            }
+        }
+        if let Some(at) = reply.body.find("name=\"csrf_token\" value=\"") {
+            let rest = &reply.body[at + 25..];
+            self.token = rest[..rest.find('"').unwrap_or(0)].to_owned();
+        }
+        Ok(reply)
+    }
+
+    pub(crate) fn get(&mut self, path: &str) -> Reply {
+        self.request("GET", path, None)
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// POST a form with the CSRF token; `Err` on a connection failure.
+    pub(crate) fn try_post(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> std::io::Result<Reply> {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("csrf_token", &self.token.clone());
+        for (k, v) in fields {
+            form.append_pair(k, v);
+        }
+        self.request("POST", path, Some(&form.finish()))
+    }
+
+    pub(crate) fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        self.try_post(path, fields)
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
+    /// Sign up as `name` and land on the list.
+    pub(crate) fn sign_up(&mut self, name: &str) {
+        self.get("/signup");
+        let r = self.post(
+            "/signup",
+            &[("username", name), ("password", "password123")],
+        );
+        assert_eq!(r.status, 303, "sign-up: {}{}", r.head, r.body);
+    }
+
+    /// The titles of the session user's todos, from the JSON API.
+    pub(crate) fn titles(&mut self) -> Vec<String> {
+        let r = self.get("/api/todos");
+        assert_eq!(r.status, 200, "{}{}", r.head, r.body);
+        let todos: serde_json::Value = serde_json::from_str(&r.body).expect("JSON");
+        todos
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|t| t["title"].as_str().expect("title").to_owned())
+            .collect()
+    }
+}
