@@ -13,8 +13,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use rgi_tests::webservers::{self, free_port, require, Nginx, TempDir};
-use todo_support::{deploy_file, sqlite_url, substitute, todo_backend};
+use rgi_tests::webservers::{self, free_port, require, TempDir};
+use todo_support::{nginx_site, sqlite_url, todo_backend};
 
 /// chromedriver, stopped by its PID (SIGTERM, then SIGKILL) when dropped; Chromium is its child
 /// and goes with the session (and, as a fallback, with the process group).
@@ -125,17 +125,12 @@ fn chromium_drives_todo_behind_nginx_fastcgi() {
         &sqlite_url(&dir),
         &["--protocol", "fastcgi", "-b", &bind, "-w", "2"],
     );
-    let front_port = free_port();
-    let conf = deploy_file("nginx/todo-fastcgi.conf");
-    let conf = substitute(
-        &conf,
-        "listen 80;",
-        &format!("listen 127.0.0.1:{front_port};"),
+    let (nginx, front) = nginx_site(
+        "nginx/todo-fastcgi.conf",
+        "todo-browser-nginx",
+        &[("127.0.0.1:9000", &bind)],
     );
-    let conf = substitute(&conf, "127.0.0.1:9000", &bind);
-    let nginx_dir = TempDir::new("todo-browser-nginx");
-    let nginx = Nginx::start(nginx_dir, &conf, "");
-    let base = format!("http://127.0.0.1:{front_port}");
+    let base = format!("http://{front}");
     let profile = dir.subdir("chromium-profile", 0o700);
     let driver = Driver::start();
 

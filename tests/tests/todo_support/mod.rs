@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rgi_tests::webservers::TempDir;
+use rgi_tests::webservers::{free_port, Nginx, TempDir};
 use rgi_tests::{workspace_root, Server};
 
 /// The session key every todo process of one deployment shares (base64 of 32 bytes).
@@ -27,6 +27,24 @@ pub(crate) fn substitute(text: &str, from: &str, to: &str) -> String {
         "the deploy file no longer contains {from:?}"
     );
     text.replace(from, to)
+}
+
+/// nginx serving a deploy/nginx site file: `listen 80;` becomes a free loopback port and each
+/// `(from, to)` pair is substituted. Returns nginx and the site's address.
+pub(crate) fn nginx_site(file: &str, label: &str, pairs: &[(&str, &str)]) -> (Nginx, String) {
+    let port = free_port();
+    let mut conf = substitute(
+        &deploy_file(file),
+        "listen 80;",
+        &format!("listen 127.0.0.1:{port};"),
+    );
+    for (from, to) in pairs {
+        conf = substitute(&conf, from, to);
+    }
+    (
+        Nginx::start(TempDir::new(label), &conf, ""),
+        format!("127.0.0.1:{port}"),
+    )
 }
 
 /// The app's static files.
@@ -177,9 +195,21 @@ impl Visitor {
         assert_eq!(r.status, 303, "sign-up: {}{}", r.head, r.body);
     }
 
+    /// GET `path`, again (at most 20 times, 100 ms apart) while nginx answers 502: a backend
+    /// restarting behind an upstream may close a kept-alive connection under a request.
+    pub(crate) fn get_through_restarts(&mut self, path: &str) -> Reply {
+        for _ in 0..20 {
+            match self.request("GET", path, None) {
+                Ok(r) if r.status != 502 => return r,
+                _ => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+        self.get(path)
+    }
+
     /// The titles of the session user's todos, from the JSON API.
     pub(crate) fn titles(&mut self) -> Vec<String> {
-        let r = self.get("/api/todos");
+        let r = self.get_through_restarts("/api/todos");
         assert_eq!(r.status, 200, "{}{}", r.head, r.body);
         let todos: serde_json::Value = serde_json::from_str(&r.body).expect("JSON");
         todos
