@@ -6,6 +6,7 @@
 //! - `systemd/todo.service` + `todo.socket`: the ExecStart line run with the socket passed the way
 //!   systemd passes it (`LISTEN_FDS`), then `logrotate/todo`'s postrotate script after the log was
 //!   moved: the process manager reopens its log.
+//! - `nginx/axum-fastcgi.conf`: examples/axum-bridge (an unmodified axum `Router`) over FastCGI.
 //! - PostgreSQL: a server of the test's own (Debian's `postgresql`, initdb into a temporary
 //!   directory, on a free loopback port, stopped by its PID) behind the same app code.
 
@@ -418,4 +419,27 @@ fn postgresql_behind_the_same_code() {
     );
     drop(app);
     drop(pg);
+}
+
+#[test]
+fn an_axum_router_behind_nginx_fastcgi() {
+    if webservers::skip_webservers() {
+        return;
+    }
+    let bind = format!("127.0.0.1:{}", free_port());
+    let _app = rgi_tests::Server::start("axum-bridge", &["--protocol", "fastcgi", "-b", &bind]);
+    let (_nginx, front) = nginx_site(
+        "nginx/axum-fastcgi.conf",
+        "axum-nginx",
+        &[("127.0.0.1:9100", &bind)],
+    );
+    let mut v = Visitor::new(&front);
+    let r = v.get("/hello/rgi");
+    assert_eq!((r.status, r.body.as_str()), (200, "hello rgi\n"));
+    assert_eq!(v.get("/").body, "axum via RGI\n");
+    assert_eq!(v.get("/nope").status, 404);
+    let echo = v
+        .request("POST", "/echo", Some("a=1&b=%20two"))
+        .expect("POST /echo");
+    assert_eq!((echo.status, echo.body.as_str()), (200, "a=1&b=%20two"));
 }
