@@ -301,7 +301,10 @@ async fn serve_connection<A: Application>(
                 Ordering::Relaxed,
             );
         }
-        handle(Arc::clone(&conn), request)
+        // Counted here, not when `handle` is first polled: hyper may hand over a pipelined request
+        // and poll it later, and the idle watchdog must not park the connection in between.
+        let in_flight = conn.watchdog.begin();
+        handle(Arc::clone(&conn), request, in_flight)
     });
     let head_timeout = shared.config.limits.header_timeout();
     let release = Some(shared.config.idle_release).filter(|d| !d.is_zero());
@@ -428,8 +431,8 @@ impl<A> Connection<A> {
 async fn handle<A: Application>(
     conn: Arc<Connection<A>>,
     request: Request<Incoming>,
+    in_flight: InFlight,
 ) -> Result<Response<LoggedBody>, std::convert::Infallible> {
-    let in_flight = conn.watchdog.begin();
     let shared = &conn.shared;
     let peer = conn.peer;
     // The access-log line's request half, captured before the application consumes the request;
