@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use http::{header, HeaderMap, HeaderValue, StatusCode};
+use http::{header, HeaderValue, StatusCode};
 use rgi::{Application, Body, Environ, Reply, StartResponse};
 
 static DROPPED: AtomicU64 = AtomicU64::new(0);
@@ -39,12 +39,6 @@ fn query_u64(environ: &Environ, key: &str, default: u64) -> u64 {
         .find(|(k, _)| *k == key)
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn text_headers() -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-    headers
 }
 
 /// Counts drops of the infinite body.
@@ -62,19 +56,19 @@ impl Application for TestApp {
     async fn call(&self, mut environ: Environ, start: StartResponse) -> Reply {
         let path = String::from_utf8_lossy(environ.path_info()).into_owned();
         match path.as_str() {
-            "/fast" => Ok(start.respond(StatusCode::OK, text_headers(), "fast\n")?),
+            "/fast" => start.text("fast\n"),
             "/sleep" => {
                 let sleeper = rgi::blocking(|environ, start| {
                     let ms = query_u64(&environ, "ms", 100);
                     std::thread::sleep(Duration::from_millis(ms));
-                    Ok(start.respond(StatusCode::OK, text_headers(), format!("slept {ms}\n"))?)
+                    start.text(format!("slept {ms}\n"))
                 });
                 sleeper.call(environ, start).await
             }
             "/async-sleep" => {
                 let ms = query_u64(&environ, "ms", 100);
                 tokio::time::sleep(Duration::from_millis(ms)).await;
-                Ok(start.respond(StatusCode::OK, text_headers(), format!("slept {ms}\n"))?)
+                start.text(format!("slept {ms}\n"))
             }
             "/panic" => panic!("testapp: deliberate panic"),
             "/panic-body" => {
@@ -84,7 +78,7 @@ impl Application for TestApp {
                     }
                     Ok::<_, std::io::Error>(Bytes::from_static(b"first chunk\n"))
                 });
-                Ok(start.respond(StatusCode::OK, text_headers(), Body::from_stream(stream))?)
+                start.text(Body::from_stream(stream))
             }
             "/stream" => {
                 let chunks = query_u64(&environ, "chunks", 3);
@@ -100,7 +94,7 @@ impl Application for TestApp {
                         }
                     }
                 });
-                Ok(start.respond(StatusCode::OK, text_headers(), body)?)
+                start.text(body)
             }
             "/infinite" => {
                 let guard = DropCounter;
@@ -108,53 +102,47 @@ impl Application for TestApp {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                     Some((Ok::<_, std::io::Error>(Bytes::from_static(b"x\n")), guard))
                 });
-                Ok(start.respond(StatusCode::OK, text_headers(), Body::from_stream(stream))?)
+                start.text(Body::from_stream(stream))
             }
             "/stats" => {
-                let mut headers = HeaderMap::new();
-                headers.insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
                 let body = format!("{{\"dropped\": {}}}\n", DROPPED.load(Ordering::SeqCst));
-                Ok(start.respond(StatusCode::OK, headers, body)?)
+                start.bytes("application/json", body)
             }
-            "/cookies" => {
-                let mut headers = text_headers();
-                headers.append(header::SET_COOKIE, HeaderValue::from_static("a=1; Path=/"));
-                headers.append(
-                    header::SET_COOKIE,
-                    HeaderValue::from_static("b=2; Path=/; HttpOnly"),
-                );
-                Ok(start.respond(StatusCode::OK, headers, "two cookies\n")?)
-            }
+            "/cookies" => start
+                .status(StatusCode::OK)
+                .headers([
+                    ("set-cookie", "a=1; Path=/"),
+                    ("set-cookie", "b=2; Path=/; HttpOnly"),
+                ])
+                .text("two cookies\n"),
             "/echo" => {
                 let body = environ.input_mut().read_to_bytes().await?;
-                let mut headers = HeaderMap::new();
                 let content_type = environ
                     .headers()
                     .get(header::CONTENT_TYPE)
                     .cloned()
                     .unwrap_or(HeaderValue::from_static("application/octet-stream"));
-                headers.insert(header::CONTENT_TYPE, content_type);
-                Ok(start.respond(StatusCode::OK, headers, body)?)
+                start
+                    .header(header::CONTENT_TYPE, content_type)
+                    .body("", body)
             }
             "/big" => {
                 let n = query_u64(&environ, "bytes", 1024) as usize;
-                Ok(start.respond(StatusCode::OK, text_headers(), vec![b'x'; n])?)
+                start.text(vec![b'x'; n])
             }
             "/short-body" => {
-                let mut headers = text_headers();
-                headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("10"));
+                // A Content-Length the body does not keep (the server must not pass it off whole).
                 let stream = futures_util::stream::iter([Ok::<_, std::io::Error>("12345")]);
-                Ok(start.respond(StatusCode::OK, headers, Body::from_stream(stream))?)
+                start
+                    .header("content-length", "10")
+                    .text(Body::from_stream(stream))
             }
             "/abort" => {
                 let stream = futures_util::stream::iter([
                     Ok(Bytes::from_static(b"partial\n")),
                     Err(std::io::Error::other("testapp: deliberate body error")),
                 ]);
-                Ok(start.respond(StatusCode::OK, text_headers(), Body::from_stream(stream))?)
+                start.text(Body::from_stream(stream))
             }
             "/raise-limit" => {
                 // An application may only lower the server's limit (issue 18): this one tries
@@ -165,7 +153,7 @@ impl Application for TestApp {
                 let limit = environ.input_mut().limit().unwrap_or(u64::MAX);
                 let body = environ.input_mut().read_to_bytes().await?;
                 let text = format!("read {} bytes, limit {limit}\n", body.len());
-                Ok(start.respond(StatusCode::OK, text_headers(), text)?)
+                start.text(text)
             }
             _ => {
                 if let Some(code) = path.strip_prefix("/status/") {
@@ -174,12 +162,11 @@ impl Application for TestApp {
                         .ok()
                         .and_then(|c| StatusCode::from_u16(c).ok())
                         .unwrap_or(StatusCode::BAD_REQUEST);
-                    let headers = if rgi::status_allows_body(status) {
-                        text_headers()
+                    return if rgi::status_allows_body(status) {
+                        start.status(status).text(())
                     } else {
-                        HeaderMap::new()
+                        start.empty(status)
                     };
-                    return Ok(start.respond(status, headers, ())?);
                 }
                 example_demo::Demo.call(environ, start).await
             }
