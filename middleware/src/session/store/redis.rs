@@ -2,10 +2,12 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 use rgi::BoxFuture;
+use tokio::sync::OnceCell;
 
 use super::{invalid_id, valid_id, Changes, SessionData, SessionStore, StoreError};
 
@@ -15,15 +17,30 @@ use super::{invalid_id, valid_id, Changes, SessionData, SessionStore, StoreError
 /// A save is one `MULTI`/`EXEC` transaction of `HSET` (changed keys), `HDEL` (removed keys) and
 /// `EXPIRE`: concurrent saves of one session merge per key, the last writer of a key wins. The
 /// connection is the redis crate's [`ConnectionManager`]: one multiplexed connection per process,
-/// shared by every request and re-established when Redis restarts (requests during the outage get
-/// 503).
+/// made on first use (inside the worker's runtime: [`RedisStore::new`] does no I/O, so a store made
+/// before the server starts its workers is fine), shared by every request and re-established when
+/// Redis restarts (requests during the outage get 503).
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    client: redis::Client,
+    conn: Arc<OnceCell<ConnectionManager>>,
     prefix: String,
 }
 
 impl RedisStore {
+    /// A store for `url` (see [`RedisStore::connect`] for the forms), connecting on first use.
+    ///
+    /// # Errors
+    ///
+    /// A malformed URL.
+    pub fn new(url: &str) -> Result<RedisStore, StoreError> {
+        Ok(RedisStore {
+            client: redis::Client::open(url).map_err(StoreError::new)?,
+            conn: Arc::new(OnceCell::new()),
+            prefix: "rgi:session:".to_owned(),
+        })
+    }
+
     /// Connect to `url`: `redis://host:port/db`, `redis://:password@host:port`, or a unix socket as
     /// `redis+unix:///path/to/redis.sock`.
     ///
@@ -31,14 +48,19 @@ impl RedisStore {
     ///
     /// A malformed URL, or Redis not reachable now.
     pub async fn connect(url: &str) -> Result<RedisStore, StoreError> {
-        let client = redis::Client::open(url).map_err(StoreError::new)?;
-        let conn = ConnectionManager::new(client)
+        let store = RedisStore::new(url)?;
+        store.conn().await?;
+        Ok(store)
+    }
+
+    /// The shared connection, made on first use (a failed attempt is retried by the next request).
+    async fn conn(&self) -> Result<ConnectionManager, StoreError> {
+        let client = self.client.clone();
+        self.conn
+            .get_or_try_init(|| ConnectionManager::new(client))
             .await
-            .map_err(StoreError::new)?;
-        Ok(RedisStore {
-            conn,
-            prefix: "rgi:session:".to_owned(),
-        })
+            .cloned()
+            .map_err(StoreError::new)
     }
 
     /// Prefix session keys with `prefix` (default `rgi:session:`), to share one Redis database.
@@ -58,7 +80,7 @@ impl RedisStore {
         let key = self.key(id)?;
         let fields: HashMap<String, String> = redis::cmd("HGETALL")
             .arg(&key)
-            .query_async(&mut self.conn.clone())
+            .query_async(&mut self.conn().await?)
             .await
             .map_err(StoreError::new)?;
         if fields.is_empty() {
@@ -91,7 +113,7 @@ impl RedisStore {
         }
         let seconds = i64::try_from(ttl.as_secs().max(1)).unwrap_or(i64::MAX);
         pipe.expire(&key, seconds).ignore();
-        pipe.query_async::<()>(&mut self.conn.clone())
+        pipe.query_async::<()>(&mut self.conn().await?)
             .await
             .map_err(StoreError::new)
     }
@@ -100,7 +122,7 @@ impl RedisStore {
         let key = self.key(id)?;
         redis::cmd("DEL")
             .arg(&key)
-            .query_async::<()>(&mut self.conn.clone())
+            .query_async::<()>(&mut self.conn().await?)
             .await
             .map_err(StoreError::new)
     }
