@@ -17,6 +17,7 @@ use rgi_middleware::error_pages::ErrorPagesLayer;
 use rgi_middleware::proxy_fix::ProxyFixLayer;
 use rgi_middleware::request_id::RequestIdLayer;
 use rgi_middleware::security_headers::SecurityHeadersLayer;
+use rgi_middleware::session::{Keys, MemoryStore, Session, SessionLayer};
 use rgi_middleware::{Builder, CompressionLayer};
 
 fn hello() -> BoxApp {
@@ -38,13 +39,39 @@ fn stacked() -> BoxApp {
         .app(hello())
 }
 
-fn request() -> http::Request<http_body_util::Empty<bytes::Bytes>> {
-    http::Request::get("/hello/world?x=1&y=2")
+fn request_with_cookie(cookie: Option<&str>) -> http::Request<http_body_util::Empty<bytes::Bytes>> {
+    let mut request = http::Request::get("/hello/world?x=1&y=2")
         .header("host", "127.0.0.1:8000")
         .header("user-agent", "wrk/4.2")
-        .header("accept", "*/*")
-        .body(http_body_util::Empty::new())
-        .unwrap()
+        .header("accept", "*/*");
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    request.body(http_body_util::Empty::new()).unwrap()
+}
+
+/// A counter in the session: reads it and writes it back (a cookie is sealed on every response).
+fn session_app(store: Option<MemoryStore>) -> BoxApp {
+    let app = rgi::app_fn(|environ, start| async move {
+        let session = Session::from_environ(&environ).expect("session layer");
+        let n: u64 = session.get("n")?.unwrap_or(0);
+        session.insert("n", &(n + 1))?;
+        start.text("Hello World!\n")
+    });
+    let mut builder = SessionLayer::builder().keys(Keys::ephemeral().expect("a key"));
+    if let Some(store) = store {
+        builder = builder.store(store);
+    }
+    app.layer(builder.build().expect("session layer")).boxed()
+}
+
+/// The `name=value` of the session cookie `app` sets on a first request.
+fn session_cookie(app: &BoxApp) -> String {
+    let response = rgi::testing::TestClient::new(app.clone())
+        .get("/")
+        .send_blocking();
+    let set = response.header("set-cookie").expect("a session cookie");
+    set.split(';').next().unwrap().to_owned()
 }
 
 fn benches(c: &mut Criterion) {
@@ -94,12 +121,36 @@ fn benches(c: &mut Criterion) {
         ),
     ];
     for (name, app) in rows {
+        run(c, &server, &conn, name, app, None);
+    }
+    // Sessions: a counter read and written on every request, the cookie presented each time.
+    for (name, app) in [
+        ("session_cookie", session_app(None)),
+        (
+            "session_memory_store",
+            session_app(Some(MemoryStore::new())),
+        ),
+    ] {
+        let cookie = session_cookie(&app);
+        run(c, &server, &conn, name, app, Some(&cookie));
+    }
+}
+
+fn run(
+    c: &mut Criterion,
+    server: &Arc<ServerInfo>,
+    conn: &ConnInfo,
+    name: &str,
+    app: BoxApp,
+    cookie: Option<&str>,
+) {
+    {
         c.bench_function(name, |b| {
             b.iter_batched(
-                request,
+                || request_with_cookie(cookie),
                 |req| {
                     let environ =
-                        convert::environ_from_request(req, &conn, &server, InputLimits::default());
+                        convert::environ_from_request(req, conn, server, InputLimits::default());
                     rgi::block_on(async {
                         let response = convert::call_app(&app, environ).await;
                         black_box(response.into_body().collect().await.unwrap())
