@@ -112,6 +112,23 @@ async fn path_of(client: &Client) -> String {
     client.current_url().await.expect("url").path().to_owned()
 }
 
+/// Waits (10 s at most) until the page's path satisfies `want`: a click starts a navigation that
+/// completes a moment later, so the path is polled rather than read once.
+async fn wait_path(client: &Client, what: &str, want: impl Fn(&str) -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let path = path_of(client).await;
+        if want(&path) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the page stayed at {path:?}, expected {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 #[test]
 fn chromium_drives_todo_behind_nginx_fastcgi() {
     if webservers::skip_webservers() {
@@ -183,20 +200,20 @@ fn chromium_drives_todo_behind_nginx_fastcgi() {
 async fn drive(client: &Client, base: &str) {
     // Not logged in: the list sends us to the log-in page.
     client.goto(&format!("{base}/")).await.expect("goto /");
-    assert_eq!(path_of(client).await, "/login");
+    wait_path(client, "/login", |p| p == "/login").await;
 
     // Sign up.
     click(client, "a[href='/signup']").await;
-    assert_eq!(path_of(client).await, "/signup");
+    wait_path(client, "/signup", |p| p == "/signup").await;
     fill(client, "input[name=username]", "browser").await;
     fill(client, "input[name=password]", "password123").await;
     click(client, "form.credentials button").await;
-    assert_eq!(path_of(client).await, "/");
+    wait_path(client, "/", |p| p == "/").await;
     assert_eq!(flashes(client).await, ["Welcome, browser!"]);
 
     // Log out and in again.
     click(client, "header form button").await;
-    assert_eq!(path_of(client).await, "/login");
+    wait_path(client, "/login", |p| p == "/login").await;
     assert_eq!(flashes(client).await, ["You have been logged out."]);
     fill(client, "input[name=username]", "browser").await;
     fill(client, "input[name=password]", "wrong password").await;
@@ -207,7 +224,7 @@ async fn drive(client: &Client, base: &str) {
     );
     fill(client, "input[name=password]", "password123").await;
     click(client, "form.credentials button").await;
-    assert_eq!(path_of(client).await, "/");
+    wait_path(client, "/", |p| p == "/").await;
     assert_eq!(flashes(client).await, ["Logged in as browser."]);
 
     // Three items.
@@ -224,7 +241,7 @@ async fn drive(client: &Client, base: &str) {
 
     // Edit the second.
     click(client, ".todo:nth-child(2) a.edit").await;
-    assert!(path_of(client).await.ends_with("/edit"));
+    wait_path(client, "…/edit", |p| p.ends_with("/edit")).await;
     fill(client, "form.edit input[name=title]", "Write the report").await;
     click(client, "form.edit button").await;
     assert_eq!(flashes(client).await, ["Renamed to “Write the report”."]);
@@ -238,7 +255,7 @@ async fn drive(client: &Client, base: &str) {
 
     // A reload keeps the session (and shows no flash twice).
     client.refresh().await.expect("reload");
-    assert_eq!(path_of(client).await, "/");
+    wait_path(client, "/", |p| p == "/").await;
     assert!(flashes(client).await.is_empty());
     let mut shown = Vec::new();
     for element in client
@@ -278,9 +295,9 @@ async fn drive(client: &Client, base: &str) {
 
     // Log out: the list is refused.
     click(client, "header form button").await;
-    assert_eq!(path_of(client).await, "/login");
+    wait_path(client, "/login", |p| p == "/login").await;
     client.goto(&format!("{base}/")).await.expect("goto /");
-    assert_eq!(path_of(client).await, "/login");
+    wait_path(client, "/login", |p| p == "/login").await;
     client
         .goto(&format!("{base}/api/todos"))
         .await
