@@ -862,7 +862,12 @@ fn ttin_and_ttou_resize_a_pool_on_a_unix_socket() {
     assert!(wait_until(Duration::from_secs(10), || children_of(master)
         .len()
         == 3));
+    // One signal at a time: two identical signals sent back to back may reach the master as one
+    // (pending standard signals do not queue).
     server.signal("TTOU");
+    assert!(wait_until(Duration::from_secs(10), || children_of(master)
+        .len()
+        == 2));
     server.signal("TTOU");
     assert!(wait_until(Duration::from_secs(10), || children_of(master)
         .len()
