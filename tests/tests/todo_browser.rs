@@ -79,17 +79,53 @@ async fn text_of(client: &Client, css: &str) -> String {
     }
 }
 
-/// The flash messages on the current page.
+/// The flash messages on the current page (empty while a page is being replaced).
 async fn flashes(client: &Client) -> Vec<String> {
     let mut out = Vec::new();
-    for element in client
-        .find_all(Locator::Css(".flash"))
-        .await
-        .expect("find flashes")
-    {
-        out.push(element.text().await.expect("flash text"));
+    let Ok(elements) = client.find_all(Locator::Css(".flash")).await else {
+        return out;
+    };
+    for element in elements {
+        match element.text().await {
+            Ok(text) => out.push(text),
+            Err(_) => return Vec::new(), // the page went away under us
+        }
     }
     out
+}
+
+/// Waits (10 s at most) until the flash messages are `want`: a form post stays on the same path,
+/// so the new page is recognised by its content.
+async fn expect_flashes<S: AsRef<str>>(client: &Client, want: &[S]) {
+    let want: Vec<&str> = want.iter().map(AsRef::as_ref).collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let have = flashes(client).await;
+        if have == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "flashes {have:?}, expected {want:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits (10 s at most) until the element `css` shows `want`.
+async fn expect_text(client: &Client, css: &str, want: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let have = text_of(client, css).await;
+        if have == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{css} shows {have:?}, expected {want:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 async fn fill(client: &Client, css: &str, value: &str) {
@@ -209,29 +245,26 @@ async fn drive(client: &Client, base: &str) {
     fill(client, "input[name=password]", "password123").await;
     click(client, "form.credentials button").await;
     wait_path(client, "/", |p| p == "/").await;
-    assert_eq!(flashes(client).await, ["Welcome, browser!"]);
+    expect_flashes(client, &["Welcome, browser!"]).await;
 
     // Log out and in again.
     click(client, "header form button").await;
     wait_path(client, "/login", |p| p == "/login").await;
-    assert_eq!(flashes(client).await, ["You have been logged out."]);
+    expect_flashes(client, &["You have been logged out."]).await;
     fill(client, "input[name=username]", "browser").await;
     fill(client, "input[name=password]", "wrong password").await;
     click(client, "form.credentials button").await;
-    assert_eq!(
-        text_of(client, ".error").await,
-        "Wrong user name or password."
-    );
+    expect_text(client, ".error", "Wrong user name or password.").await;
     fill(client, "input[name=password]", "password123").await;
     click(client, "form.credentials button").await;
     wait_path(client, "/", |p| p == "/").await;
-    assert_eq!(flashes(client).await, ["Logged in as browser."]);
+    expect_flashes(client, &["Logged in as browser."]).await;
 
     // Three items.
     for title in ["Buy milk", "Write report", "Call Bob"] {
         fill(client, "form.add input[name=title]", title).await;
         click(client, "form.add button").await;
-        assert_eq!(flashes(client).await, [format!("Added “{title}”.")]);
+        expect_flashes(client, &[format!("Added “{title}”.")]).await;
     }
     let titles = client
         .find_all(Locator::Css(".todo .title"))
@@ -244,14 +277,14 @@ async fn drive(client: &Client, base: &str) {
     wait_path(client, "…/edit", |p| p.ends_with("/edit")).await;
     fill(client, "form.edit input[name=title]", "Write the report").await;
     click(client, "form.edit button").await;
-    assert_eq!(flashes(client).await, ["Renamed to “Write the report”."]);
+    expect_flashes(client, &["Renamed to “Write the report”."]).await;
 
     // Complete the first, delete the third.
     click(client, ".todo:nth-child(1) button.toggle").await;
-    assert_eq!(flashes(client).await, ["Marked “Buy milk” done."]);
-    assert_eq!(text_of(client, ".todo.done .title").await, "Buy milk");
+    expect_flashes(client, &["Marked “Buy milk” done."]).await;
+    expect_text(client, ".todo.done .title", "Buy milk").await;
     click(client, ".todo:nth-child(3) button.delete").await;
-    assert_eq!(flashes(client).await, ["Deleted “Call Bob”."]);
+    expect_flashes(client, &["Deleted “Call Bob”."]).await;
 
     // A reload keeps the session (and shows no flash twice).
     client.refresh().await.expect("reload");
