@@ -229,10 +229,14 @@ impl<A: Application> Application for ErrorPages<A> {
             Ok(response) => Ok(response),
             Err(error) => {
                 let status = rgi::convert::error_status(&error);
-                errors.log(format_args!(
-                    "rgi: application error for {} {}: {error}",
-                    request.method, request.path
-                ));
+                // As the servers do (`rgi::convert::call_app`): a 4xx is the client's mistake (a body
+                // over the limit, a short body), not an application error for the error stream.
+                if !status.is_client_error() {
+                    errors.log(format_args!(
+                        "rgi: application error for {} {}: {error}",
+                        request.method, request.path
+                    ));
+                }
                 let page = self.page(&request, status, Some(&error));
                 let mut builder = spare.status(status);
                 if status == StatusCode::SERVICE_UNAVAILABLE {
@@ -434,6 +438,12 @@ mod tests {
                     start.text("read")
                 }
                 b"/busy" => Err(Box::new(rgi::Overloaded) as BoxError),
+                b"/limited" => {
+                    let input = environ.take_input().with_limit(10);
+                    environ.set_input(input);
+                    environ.input_mut().read_to_bytes().await?;
+                    start.text("read")
+                }
                 _ => start.text("fine"),
             }
         })
@@ -500,6 +510,11 @@ mod tests {
         assert!(c.errors()[0].contains("secret detail"), "{:?}", c.errors());
         let r = c.post("/big").body(vec![b'x'; 100]).send_blocking();
         assert_eq!(r.status(), 200, "no limit here");
+        // A client's mistake (a body over the limit) is answered, not logged as an application error.
+        let logged = c.errors().len();
+        let r = c.post("/limited").body(vec![b'x'; 100]).send_blocking();
+        assert_eq!(r.status(), 413);
+        assert_eq!(c.errors().len(), logged, "{:?}", c.errors());
         let r = c.get("/busy").send_blocking();
         assert_eq!(
             (r.status().as_u16(), r.header("retry-after")),
