@@ -33,7 +33,8 @@
 //!   [`Urls`], [`Render`], `HeaderMap`, `Method`, `String`, `Bytes`, [`rgi::Environ`], [`rgi::Input`].
 //! - Sessions: `rgi_middleware::session::{Session, Flash, CsrfToken}` are extractors once the
 //!   session layer wraps the application; templates then see `flashes` and `csrf_token`.
-//! - Templates: [`Templates`] (tera 2), rendered with [`Render`].
+//! - Templates: [`Templates`] (tera 2), rendered with [`Render`]; [`context!`] builds a context.
+//! - Forms shown again with their errors: [`Checks`] trims and validates the fields.
 //!
 //! The [`guide`] goes from hello world to a small application and how to deploy it.
 
@@ -48,6 +49,7 @@ mod response;
 mod routing;
 mod session;
 mod template;
+mod validate;
 
 pub mod guide;
 
@@ -63,6 +65,30 @@ pub use crate::routing::{
     delete, get, head, options, patch, post, put, MethodRouter, RouteInfo, UrlError,
 };
 pub use crate::template::{Render, TemplateError, Templates};
+pub use crate::validate::{Checks, TextCheck};
 
 /// Re-exported: the context type templates are rendered with.
 pub use tera::Context;
+
+/// Re-exported from tera: a [`Context`] from `key => value` pairs, or from local variables by
+/// name, in one expression.
+///
+/// ```
+/// use rgi_framework::{context, get, App, Error, Html, Render, Templates};
+///
+/// async fn page(render: Render) -> Result<Html<String>, Error> {
+///     let names = ["Ada", "<Bob>"];
+///     render.page("list.html", &context! { names, title => "Guests" })
+/// }
+///
+/// let templates = Templates::from_sources([(
+///     "list.html",
+///     "<h1>{{ title }}</h1>{% for n in names %}<p>{{ n }}</p>{% endfor %}",
+/// )])
+/// .unwrap();
+/// let app = App::new().route("/", get(page)).templates(templates).build().unwrap();
+/// let client = rgi::testing::TestClient::new(app);
+/// let html = client.get("/").send_blocking().text();
+/// assert_eq!(html, "<h1>Guests</h1><p>Ada</p><p>&lt;Bob&gt;</p>");
+/// ```
+pub use tera::context;

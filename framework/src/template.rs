@@ -383,6 +383,9 @@ fn value_text(value: &Value) -> String {
 /// `static_url`) and whatever the context processors add.
 pub struct Render {
     request_context: Context,
+    /// The session's flash messages, taken only when a page renders: a handler that extracts
+    /// `Render` but answers otherwise (a redirect) leaves them for the next page.
+    flash: Option<rgi_middleware::session::Flash>,
     shared: Arc<crate::app::Shared>,
 }
 
@@ -412,6 +415,9 @@ impl Render {
             return Err(Error::internal("no templates configured (App::templates)"));
         };
         let mut full = self.request_context.clone();
+        if let Some(flash) = &self.flash {
+            full.insert("flashes", &flash.take());
+        }
         full.extend(context.clone());
         templates.render(name, &full).map_err(|e| {
             if templates.reload {
@@ -432,11 +438,9 @@ impl FromRequestParts for Render {
         let mut context = Context::new();
         let script_name = String::from_utf8_lossy(request.environ.script_name()).into_owned();
         context.insert(SCRIPT_NAME_KEY, &script_name);
-        // The session middleware's values, when it runs: flashed messages (shown once) and the
-        // CSRF token for forms.
-        if let Some(flash) = rgi_middleware::session::Flash::from_environ(&request.environ) {
-            context.insert("flashes", &flash.take());
-        }
+        // The session middleware's values, when it runs: flashed messages (shown once, taken at
+        // render time) and the CSRF token for forms.
+        let flash = rgi_middleware::session::Flash::from_environ(&request.environ);
         if let Some(token) = rgi_middleware::session::CsrfToken::from_environ(&request.environ) {
             context.insert("csrf_token", token.as_str());
             context.insert("csrf_field", token.field());
@@ -448,6 +452,7 @@ impl FromRequestParts for Render {
         }
         Ok(Render {
             request_context: context,
+            flash,
             shared: Arc::clone(&request.shared),
         })
     }

@@ -202,3 +202,55 @@ fn production_render_error_is_logged_not_shown() {
         client.errors()
     );
 }
+
+/// Flash messages are taken when a page renders, not when a handler extracts `Render`: a handler
+/// that could render (a form shown again on error) but redirects leaves them for the next page.
+#[test]
+fn flashes_wait_for_a_page_that_renders() {
+    use rgi::ApplicationExt;
+    use rgi_framework::Redirect;
+    use rgi_middleware::session::{Flash, Keys, SessionLayer};
+
+    async fn show(render: Render) -> Result<Html<String>, Error> {
+        render.page("flashes.html", &Context::new())
+    }
+    async fn push(_render: Render, flash: Flash) -> Redirect {
+        flash.push("info", "one more");
+        Redirect::see_other("/")
+    }
+    let templates = Templates::from_sources([(
+        "flashes.html",
+        "{% for f in flashes %}[{{ f.message }}]{% endfor %}",
+    )])
+    .unwrap();
+    let site = App::new()
+        .route("/", get(show))
+        .route("/push", get(push))
+        .templates(templates)
+        .build()
+        .unwrap();
+    let sessions = SessionLayer::builder()
+        .keys(Keys::ephemeral().unwrap())
+        .build()
+        .unwrap();
+    let client = TestClient::new(site.layer(sessions));
+    let mut cookie = String::new();
+    let mut send = |path: &str| {
+        let response = client
+            .get(path)
+            .header("cookie", cookie.as_str())
+            .send_blocking();
+        if let Some(set) = response.header("set-cookie") {
+            cookie = set.split(';').next().unwrap().to_owned();
+        }
+        response.text()
+    };
+    send("/push");
+    send("/push");
+    assert_eq!(
+        send("/"),
+        "[one more][one more]",
+        "both flashes wait for the page"
+    );
+    assert_eq!(send("/"), "", "and are shown once");
+}

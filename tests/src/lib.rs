@@ -242,6 +242,64 @@ pub fn curl(args: &[&str]) -> Output {
         .expect("run curl (is it installed?)")
 }
 
+/// One response as `curl -i` printed it: the status, the head (status line and headers) and the
+/// body. Interim `1xx` heads (`100 Continue` to a large POST) are skipped.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The final status code.
+    pub status: u16,
+    /// The final status line and headers.
+    pub head: String,
+    /// The body, as lossy UTF-8.
+    pub body: String,
+}
+
+impl Fetched {
+    /// The first header named `name` (any case), trimmed.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (k, v) = line.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_owned())
+        })
+    }
+}
+
+/// Request `url` with curl (`-i`, plus `extra`: `-X PUT`, `--data …`, `-b jar`…).
+///
+/// # Panics
+///
+/// When curl fails (no connection, a timeout) or prints no status line.
+pub fn fetch(url: &str, extra: &[&str]) -> Fetched {
+    let mut args = vec!["-i", url];
+    args.extend_from_slice(extra);
+    let out = curl(&args);
+    assert!(
+        out.status.success(),
+        "curl {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut rest = String::from_utf8_lossy(&out.stdout).into_owned();
+    loop {
+        let (head, body) = rest.split_once("\r\n\r\n").unwrap_or((&rest, ""));
+        let status: u16 = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status in {head:?}"));
+        if (100..200).contains(&status) && !body.is_empty() {
+            rest = body.to_owned();
+            continue;
+        }
+        return Fetched {
+            status,
+            head: head.to_owned(),
+            body: body.to_owned(),
+        };
+    }
+}
+
 /// A raw HTTP/1.1 exchange: write `request` bytes, read until the peer closes or `timeout` passes.
 ///
 /// # Panics

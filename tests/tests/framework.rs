@@ -4,50 +4,9 @@
 //! forms with 303, JSON, 405 and trailing-slash redirects on every gateway.
 
 use rgi_tests::webservers::{self, lighttpd_quote, Lighttpd, Nginx, TempDir};
-use rgi_tests::{binary, curl, Server};
+use rgi_tests::{binary, fetch, Server};
 
 const APP: &str = "frameworkapp";
-
-/// One response, as curl saw it.
-struct Got {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-impl Got {
-    fn header(&self, name: &str) -> Option<String> {
-        self.head.lines().find_map(|line| {
-            let (k, v) = line.split_once(':')?;
-            k.trim()
-                .eq_ignore_ascii_case(name)
-                .then(|| v.trim().to_owned())
-        })
-    }
-}
-
-fn fetch(url: &str, extra: &[&str]) -> Got {
-    let mut args = vec!["-i", url];
-    args.extend_from_slice(extra);
-    let out = curl(&args);
-    assert!(
-        out.status.success(),
-        "curl {url}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {head:?}"));
-    Got {
-        status,
-        head: head.to_owned(),
-        body: body.to_owned(),
-    }
-}
 
 /// The same checks through any front: `base` is `http://host:port`, `prefix` the mount point.
 fn check(base: &str, prefix: &str) {
