@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every RGI test on a fresh Debian machine with the Rust toolchain:
-# installs what the tests need (curl, nginx, lighttpd, redis-server) when missing, builds once, tests many.
+# installs what the tests need (curl, nginx, lighttpd, apache2, redis-server…) when missing, builds once, tests many.
 # The tests start and stop their own servers (loopback only) and stop every process by PID.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -9,6 +9,7 @@ need=()
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 command -v lighttpd >/dev/null 2>&1 || [ -x /usr/sbin/lighttpd ] || need+=(lighttpd)
+command -v apache2 >/dev/null 2>&1 || [ -x /usr/sbin/apache2 ] || need+=(apache2)
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || need+=(redis-server)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
@@ -18,8 +19,8 @@ if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  # Debian starts a system nginx/lighttpd/redis after install; the tests run their own.
-  for svc in nginx lighttpd redis-server; do
+  # Debian starts a system nginx/lighttpd/apache2/redis after install; the tests run their own.
+  for svc in nginx lighttpd apache2 redis-server; do
     $SUDO service "$svc" stop >/dev/null 2>&1 || true
   done
 fi

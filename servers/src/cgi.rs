@@ -10,7 +10,10 @@
 //! `HTTP/1.1` status line is written and the web server passes the response through unparsed;
 //! application errors and `rgi.errors` to stderr; `rgi.run_once` = true, `rgi.multithread` = false,
 //! `rgi.multiprocess` = true. Blocking applications run inline ([`rgi::Inline`]) on the one thread.
-//! Not supported: a body without `CONTENT_LENGTH` (RFC 3875 §4.2: there is none).
+//! Without `CONTENT_LENGTH` there is no body (RFC 3875 §4.2), except when the web server passes a
+//! chunked request on as it came, `HTTP_TRANSFER_ENCODING=chunked` and no length (Apache's `mod_cgi`
+//! and `mod_cgid` do): the body is then stdin up to its end. (Answering without reading it would
+//! make Apache drop the response when it cannot write the body: "Empty reply from server".)
 //!
 //! Start-up is cheap, since every request pays for it: a current-thread tokio runtime (no worker
 //! threads, no blocking pool; stdin and stdout are read and written with blocking calls), no command
@@ -139,16 +142,17 @@ where
         errors: Errors::stderr(),
     });
     let errors = server.errors.clone();
-    let built = gw_environ::build(
-        &pairs,
-        server,
-        config,
-        Split::Keep,
-        move |length| match length {
-            Some(remaining) => Input::from_body(StdinBody { stdin, remaining }),
-            None => Input::empty(),
-        },
-    );
+    let to_eof = is_chunked(&pairs);
+    let built = gw_environ::build(&pairs, server, config, Split::Keep, move |length| {
+        match (length, to_eof) {
+            (Some(remaining), _) => Input::from_body(StdinBody { stdin, remaining }),
+            (None, true) => Input::from_body(StdinBody {
+                stdin,
+                remaining: u64::MAX,
+            }),
+            (None, false) => Input::empty(),
+        }
+    });
     let mut sink = StdoutSink(stdout);
     runtime.block_on(async move {
         let (response, is_head) = match built {
@@ -172,6 +176,24 @@ where
             Err(SendError::Body(e)) => Err(Error::Body(e)),
         }
     })
+}
+
+/// Whether the web server passed a chunked body on without a length: `HTTP_TRANSFER_ENCODING` ends
+/// in `chunked` and `CONTENT_LENGTH` is absent or empty (Apache's empty value means absent).
+fn is_chunked(pairs: &[(&[u8], &[u8])]) -> bool {
+    let var = |name: &[u8]| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| *v)
+    };
+    let chunked = var(b"HTTP_TRANSFER_ENCODING").is_some_and(|te| {
+        te.rsplit(|&b| b == b',')
+            .next()
+            .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"))
+    });
+    chunked && var(b"CONTENT_LENGTH").is_none_or(<[u8]>::is_empty)
 }
 
 /// NPH (RFC 3875 §5): the script's name starts with `nph-`.
@@ -268,6 +290,32 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "Status: 200 OK\r\ncontent-length: 8\r\n\r\n/x hello"
+        );
+    }
+
+    #[test]
+    fn a_chunked_body_without_a_length_is_read_to_the_end_of_stdin() {
+        let env = vars(&[
+            ("REQUEST_METHOD", b"POST"),
+            ("HTTP_TRANSFER_ENCODING", b"chunked"),
+        ]);
+        let mut out = Vec::new();
+        let stdin = io::Cursor::new(b"all of it".to_vec());
+        serve(echo(), &Config::default(), &env, None, stdin, &mut out).unwrap();
+        assert!(
+            out.ends_with(b"\r\n\r\n all of it"),
+            "{}",
+            String::from_utf8_lossy(&out)
+        );
+        // Without the chunked marker, no length means no body.
+        let env = vars(&[("REQUEST_METHOD", b"POST")]);
+        let mut out = Vec::new();
+        let stdin = io::Cursor::new(b"not the body".to_vec());
+        serve(echo(), &Config::default(), &env, None, stdin, &mut out).unwrap();
+        assert!(
+            out.ends_with(b"\r\n\r\n "),
+            "{}",
+            String::from_utf8_lossy(&out)
         );
     }
 

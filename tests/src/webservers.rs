@@ -1,5 +1,6 @@
-//! Real web servers in front of RGI: **nginx** and **lighttpd**, each started by a test on loopback
-//! with a configuration the test writes into a fresh temporary directory, and stopped by PID.
+//! Real web servers in front of RGI: **nginx**, **lighttpd** and **Apache httpd**, each started by a
+//! test on loopback with a configuration the test writes into a fresh temporary directory, and
+//! stopped by PID.
 //!
 //! Nothing here installs anything: when a server is missing, [`require`] fails the test with a
 //! message that says to run the README test command (which installs them). Set
@@ -28,7 +29,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub const SKIP_ENV: &str = "RGI_SKIP_WEBSERVERS";
 
 /// The Debian/Ubuntu packages these tests need (what the README test command installs).
-pub const APT_PACKAGES: &str = "nginx-light lighttpd curl";
+pub const APT_PACKAGES: &str = "nginx-light lighttpd apache2 curl";
 
 /// The only environment variable the web servers (and what they spawn) inherit.
 const CLEAN_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
@@ -43,7 +44,7 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 pub fn skip_webservers() -> bool {
     let skip = std::env::var(SKIP_ENV).is_ok_and(|v| v == "1");
     if skip {
-        println!("NOTICE: {SKIP_ENV}=1: skipping a test that needs nginx/lighttpd");
+        println!("NOTICE: {SKIP_ENV}=1: skipping a test that needs nginx/lighttpd/apache2");
     }
     skip
 }
@@ -56,7 +57,7 @@ pub fn skip_webservers() -> bool {
 pub fn require(program: &str) -> PathBuf {
     find_program(program).unwrap_or_else(|| {
         panic!(
-            "`{program}` is not installed. These end-to-end tests run real nginx and lighttpd: \
+            "`{program}` is not installed. These end-to-end tests run real nginx, lighttpd and Apache: \
              run ./test.sh, the README test command (it installs them: apt-get install -y \
              {APT_PACKAGES}), or set {SKIP_ENV}=1 to skip these tests."
         )
@@ -228,6 +229,15 @@ impl Drop for TempDir {
     }
 }
 
+/// The group of user `nobody` a server run as root switches to: `nogroup` on Debian, else `nobody`.
+fn unprivileged_group() -> &'static str {
+    if read_lossy(Path::new("/etc/group")).contains("\nnogroup:") {
+        "nogroup"
+    } else {
+        "nobody"
+    }
+}
+
 /// Send `signal` ("TERM", "KILL") to `pid` with kill(1).
 pub fn send_signal(pid: u32, signal: &str) {
     let _ = Command::new("kill")
@@ -335,7 +345,7 @@ fn read_lossy(path: &Path) -> String {
 
 /// Wait until `port` accepts connections while `child` runs and `ready()` holds; `Err` (with the
 /// exit status) when the child exits first or the wait times out.
-fn wait_ready(child: &mut Child, port: u16, ready: impl Fn() -> bool) -> Result<(), String> {
+fn wait_ready(child: &mut Child, port: u16, ready: &impl Fn() -> bool) -> Result<(), String> {
     let deadline = Instant::now() + START_TIMEOUT;
     while Instant::now() < deadline {
         if let Ok(Some(status)) = child.try_wait() {
@@ -355,6 +365,141 @@ fn wait_ready(child: &mut Child, port: u16, ready: impl Fn() -> bool) -> Result<
     Err(format!(
         "did not accept connections within {START_TIMEOUT:?}"
     ))
+}
+
+/// The accessors and the stopping `Drop` of a web server started by [`launch`] (fields `child`,
+/// `pid` of its main process, `port`, `stopped`, `dir`).
+macro_rules! foreground_server {
+    ($server:ident, $name:literal) => {
+        impl $server {
+            /// The port it listens on (127.0.0.1).
+            pub fn port(&self) -> u16 {
+                self.port
+            }
+
+            /// `127.0.0.1:PORT`.
+            pub fn addr(&self) -> String {
+                format!("127.0.0.1:{}", self.port)
+            }
+
+            /// `http://127.0.0.1:PORT` + `path`.
+            pub fn url(&self, path: &str) -> String {
+                format!("http://127.0.0.1:{}{path}", self.port)
+            }
+
+            /// The (master) process id.
+            pub fn pid(&self) -> u32 {
+                self.pid
+            }
+
+            /// The temporary directory holding its config and logs.
+            pub fn dir(&self) -> &TempDir {
+                &self.dir
+            }
+
+            /// The error log (and anything the server or its children wrote to stderr) so far.
+            pub fn error_log(&self) -> String {
+                format!(
+                    "{}{}",
+                    read_lossy(&self.dir.join("stderr.log")),
+                    read_lossy(&self.dir.join("error.log"))
+                )
+            }
+
+            /// Stop it now, with everything it spawned: SIGTERM to the master, a bounded wait, then
+            /// SIGKILL to it and its children.
+            pub fn stop(&mut self) {
+                if !self.stopped {
+                    self.stopped = true;
+                    let pid = self.pid;
+                    stop_tree(&mut self.child, pid, self.dir.path());
+                }
+            }
+        }
+
+        impl Drop for $server {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    // Not eprintln!: a panic inside a drop during a panic aborts (and leaks the
+                    // servers).
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        concat!(
+                            "--- ",
+                            $name,
+                            " error log ({}) ---\n{}--- end of ",
+                            $name,
+                            " error log ---"
+                        ),
+                        self.dir.join("error.log").display(),
+                        self.error_log()
+                    );
+                }
+                self.stop();
+            }
+        }
+    };
+}
+
+/// A web server being started: the command to run with its config written, and what to show when
+/// it does not come up.
+struct Launch {
+    command: Command,
+    /// The config text, shown in the panic message.
+    conf: String,
+    /// Files in the server's directory whose text explains a failed start.
+    logs: &'static [&'static str],
+}
+
+/// Start a foreground web server on the first of `ports` it can bind (at most 5 tries, a new port
+/// only when the last one was taken): `configure(port)` writes its config; it is ready when `port`
+/// accepts connections and `ready()` holds. Its stderr goes to `stderr.log` in `dir`.
+///
+/// # Panics
+///
+/// When it does not come up, with its config and logs.
+fn launch(
+    name: &str,
+    dir: &TempDir,
+    mut ports: impl Iterator<Item = u16>,
+    configure: impl Fn(u16) -> Launch,
+    ready: impl Fn() -> bool,
+) -> (Child, u16) {
+    let mut last_error = format!("{name}: no port to start on");
+    for port in ports.by_ref().take(5) {
+        let Launch {
+            mut command,
+            conf,
+            logs,
+        } = configure(port);
+        let stderr = fs::File::create(dir.join("stderr.log")).expect("create stderr.log");
+        // A clean environment: servers hand some of their own (LD_LIBRARY_PATH…) to CGI programs.
+        let mut child = command
+            .env_clear()
+            .env("PATH", CLEAN_PATH)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+        match wait_ready(&mut child, port, &ready) {
+            Ok(()) => return (child, port),
+            Err(why) => {
+                let log: String = ["stderr.log"]
+                    .iter()
+                    .chain(logs)
+                    .map(|f| read_lossy(&dir.join(f)))
+                    .collect();
+                let pid = child.id();
+                stop_tree(&mut child, pid, dir.path());
+                last_error = format!("{name} {why}\n--- config ---\n{conf}\n--- log ---\n{log}");
+                if !log.contains("Address already in use") {
+                    break;
+                }
+            }
+        }
+    }
+    panic!("{last_error}");
 }
 
 /// A running nginx (`nginx -c CONF -g 'daemon off;'`, a child of the test), stopped by the PID in
@@ -386,9 +531,9 @@ impl Nginx {
             fs::create_dir_all(temp.join(sub)).expect("mkdir nginx temp");
         }
         let user = if is_root() { "user root;\n" } else { "" };
-        let mut last_error = String::new();
-        for _attempt in 0..5 {
-            let port = free_port();
+        let conf_path = dir.join("nginx.conf");
+        let pid_file = dir.join("nginx.pid");
+        let configure = |port: u16| {
             let conf = format!(
                 "# Written by rgi-tests (tests/src/webservers.rs).\n\
                  {user}worker_processes 1;\n\
@@ -412,113 +557,45 @@ impl Nginx {
                  \x20   }}\n\
                  }}\n"
             );
-            let conf_path = dir.join("nginx.conf");
             fs::write(&conf_path, &conf).expect("write nginx.conf");
-            let _ = fs::remove_file(dir.join("nginx.pid"));
-            let stderr = fs::File::create(dir.join("stderr.log")).expect("create stderr.log");
-            let mut child = Command::new(&nginx)
-                .env_clear()
-                .env("PATH", CLEAN_PATH)
+            let _ = fs::remove_file(&pid_file);
+            let mut command = Command::new(&nginx);
+            command
                 .arg("-p")
                 .arg(dir.path())
                 .arg("-e")
                 .arg(dir.join("error.log"))
                 .arg("-c")
                 .arg(&conf_path)
-                .args(["-g", "daemon off;"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(stderr)
-                .spawn()
-                .unwrap_or_else(|e| panic!("spawn {}: {e}", nginx.display()));
-            let pid_file = dir.join("nginx.pid");
-            match wait_ready(&mut child, port, || pid_file.exists()) {
-                Ok(()) => {
-                    let pid = fs::read_to_string(&pid_file)
-                        .ok()
-                        .and_then(|s| s.trim().parse().ok())
-                        .unwrap_or_else(|| child.id());
-                    return Nginx {
-                        child,
-                        pid,
-                        port,
-                        stopped: false,
-                        dir,
-                    };
-                }
-                Err(why) => {
-                    let log = format!(
-                        "{}{}",
-                        read_lossy(&dir.join("stderr.log")),
-                        read_lossy(&dir.join("error.log"))
-                    );
-                    let pid = child.id();
-                    stop_tree(&mut child, pid, dir.path());
-                    last_error = format!("nginx {why}\n--- config ---\n{conf}\n--- log ---\n{log}");
-                    if log.contains("Address already in use") {
-                        continue;
-                    }
-                    break;
-                }
+                .args(["-g", "daemon off;"]);
+            Launch {
+                command,
+                conf,
+                logs: &["error.log"],
             }
-        }
-        panic!("{last_error}");
-    }
-
-    /// The port it listens on (127.0.0.1).
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// `127.0.0.1:PORT`.
-    pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// `http://127.0.0.1:PORT` + `path`.
-    pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    /// The master process id (from the pid file).
-    pub fn pid(&self) -> u32 {
-        self.pid
-    }
-
-    /// The temporary directory holding its config, logs and temp files.
-    pub fn dir(&self) -> &TempDir {
-        &self.dir
-    }
-
-    /// The error log so far.
-    pub fn error_log(&self) -> String {
-        read_lossy(&self.dir.join("error.log"))
-    }
-
-    /// Stop it now (SIGTERM to the master, bounded wait, then SIGKILL to it and its workers).
-    pub fn stop(&mut self) {
-        if !self.stopped {
-            self.stopped = true;
-            let pid = self.pid;
-            stop_tree(&mut self.child, pid, self.dir.path());
+        };
+        let (child, port) = launch(
+            "nginx",
+            &dir,
+            std::iter::repeat_with(free_port),
+            configure,
+            || pid_file.exists(),
+        );
+        let pid = fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or_else(|| child.id());
+        Nginx {
+            child,
+            pid,
+            port,
+            stopped: false,
+            dir,
         }
     }
 }
 
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            // Not eprintln!: a panic inside a drop during a panic aborts (and leaks the servers).
-            let _ = writeln!(
-                std::io::stderr(),
-                "--- nginx error log ({}) ---\n{}--- end of nginx error log ---",
-                self.dir.join("error.log").display(),
-                self.error_log()
-            );
-        }
-        self.stop();
-    }
-}
+foreground_server!(Nginx, "nginx");
 
 /// A running lighttpd (`lighttpd -D -f CONF`, a foreground child of the test), stopped by its PID
 /// when dropped, together with the CGI/FastCGI processes it spawned. Its error log is printed when it
@@ -526,6 +603,7 @@ impl Drop for Nginx {
 #[derive(Debug)]
 pub struct Lighttpd {
     child: Child,
+    pid: u32,
     port: u16,
     stopped: bool,
     dir: TempDir,
@@ -548,18 +626,13 @@ impl Lighttpd {
         // lighttpd opens its error log after dropping privileges.
         dir.file("error.log", 0o666);
         let user = if is_root() {
-            let group = if read_lossy(Path::new("/etc/group")).contains("\nnogroup:") {
-                "nogroup"
-            } else {
-                "nobody"
-            };
+            let group = unprivileged_group();
             format!("server.username = \"nobody\"\nserver.groupname = \"{group}\"\n")
         } else {
             String::new()
         };
-        let mut last_error = String::new();
-        for _attempt in 0..5 {
-            let port = free_port();
+        let conf_path = dir.join("lighttpd.conf");
+        let configure = |port: u16| {
             let conf = format!(
                 "# Written by rgi-tests (tests/src/webservers.rs).\n\
                  server.bind = \"127.0.0.1\"\n\
@@ -571,107 +644,146 @@ impl Lighttpd {
                  {user}\
                  {body}\n"
             );
-            let conf_path = dir.join("lighttpd.conf");
             fs::write(&conf_path, &conf).expect("write lighttpd.conf");
-            let stderr = fs::File::create(dir.join("stderr.log")).expect("create stderr.log");
-            // A clean environment: lighttpd hands some of its own (LD_LIBRARY_PATH…) to CGI programs.
-            let mut child = Command::new(&lighttpd)
-                .env_clear()
-                .env("PATH", CLEAN_PATH)
-                .arg("-D")
-                .arg("-f")
-                .arg(&conf_path)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(stderr)
-                .spawn()
-                .unwrap_or_else(|e| panic!("spawn {}: {e}", lighttpd.display()));
-            match wait_ready(&mut child, port, || true) {
-                Ok(()) => {
-                    return Lighttpd {
-                        child,
-                        port,
-                        stopped: false,
-                        dir,
-                    }
-                }
-                Err(why) => {
-                    let log = format!(
-                        "{}{}",
-                        read_lossy(&dir.join("stderr.log")),
-                        read_lossy(&dir.join("error.log"))
-                    );
-                    let pid = child.id();
-                    stop_tree(&mut child, pid, dir.path());
-                    last_error =
-                        format!("lighttpd {why}\n--- config ---\n{conf}\n--- log ---\n{log}");
-                    if log.contains("Address already in use") {
-                        continue;
-                    }
-                    break;
-                }
+            let mut command = Command::new(&lighttpd);
+            command.arg("-D").arg("-f").arg(&conf_path);
+            Launch {
+                command,
+                conf,
+                logs: &["error.log"],
             }
-        }
-        panic!("{last_error}");
-    }
-
-    /// The port it listens on (127.0.0.1).
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// `127.0.0.1:PORT`.
-    pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// `http://127.0.0.1:PORT` + `path`.
-    pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    /// The process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The temporary directory holding its config and logs.
-    pub fn dir(&self) -> &TempDir {
-        &self.dir
-    }
-
-    /// The error log (and anything the server or its children wrote to stderr) so far.
-    pub fn error_log(&self) -> String {
-        format!(
-            "{}{}",
-            read_lossy(&self.dir.join("stderr.log")),
-            read_lossy(&self.dir.join("error.log"))
-        )
-    }
-
-    /// Stop it now, with everything it spawned.
-    pub fn stop(&mut self) {
-        if !self.stopped {
-            self.stopped = true;
-            let pid = self.child.id();
-            stop_tree(&mut self.child, pid, self.dir.path());
+        };
+        let (child, port) = launch(
+            "lighttpd",
+            &dir,
+            std::iter::repeat_with(free_port),
+            configure,
+            || true,
+        );
+        Lighttpd {
+            pid: child.id(),
+            child,
+            port,
+            stopped: false,
+            dir,
         }
     }
 }
 
-impl Drop for Lighttpd {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let _ = writeln!(
-                std::io::stderr(),
-                "--- lighttpd error log ({}) ---\n{}--- end of lighttpd error log ---",
-                self.dir.join("error.log").display(),
-                self.error_log()
+foreground_server!(Lighttpd, "lighttpd");
+
+/// Where Debian's `apache2` package installs Apache's modules.
+pub const APACHE_MODULES: &str = "/usr/lib/apache2/modules";
+
+/// The stock modules every [`Apache`] loads from [`APACHE_MODULES`]: the event MPM, access control,
+/// aliases (`ScriptAlias`), `SetEnv`, CGI through `mod_cgid`, and the proxy with its FastCGI, SCGI,
+/// uwsgi and HTTP back ends.
+pub const APACHE_STOCK_MODULES: &[&str] = &[
+    "mpm_event",
+    "authz_core",
+    "alias",
+    "env",
+    "cgid",
+    "proxy",
+    "proxy_fcgi",
+    "proxy_scgi",
+    "proxy_uwsgi",
+    "proxy_http",
+];
+
+/// A running Apache httpd 2.4 (`apache2 -f CONF -DFOREGROUND`, a foreground child of the test),
+/// stopped by its PID when dropped, together with its children (the worker process, the `mod_cgid`
+/// daemon, CGI programs). Its error log is printed when it is dropped during a panic.
+#[derive(Debug)]
+pub struct Apache {
+    child: Child,
+    pid: u32,
+    port: u16,
+    stopped: bool,
+    dir: TempDir,
+}
+
+impl Apache {
+    /// Write `httpd.conf` into `dir` and start Apache on `127.0.0.1:PORT` (a free port). The written
+    /// config loads [`APACHE_STOCK_MODULES`], names the server `rgi.test`, keeps its pid file, error
+    /// log, locks and `mod_cgid` socket in `dir`, runs one worker process of 25 threads and, when run
+    /// as root, runs it as user `nobody` (Apache refuses to serve as root); `body` adds the rest
+    /// (`ProxyPass`, `ScriptAlias`, `<VirtualHost>`…).
+    ///
+    /// # Panics
+    ///
+    /// When Apache is not installed or does not come up (its error log is printed).
+    pub fn start(dir: TempDir, body: &str) -> Apache {
+        Apache::start_on_ports(dir, std::iter::repeat_with(free_port), body)
+    }
+
+    /// As [`start`](Apache::start), on `port` only: for a site file whose `<VirtualHost>` names the
+    /// port (the test substitutes a [`free_port`] into it).
+    ///
+    /// # Panics
+    ///
+    /// When Apache is not installed or does not come up (its error log is printed).
+    pub fn start_on(dir: TempDir, port: u16, body: &str) -> Apache {
+        Apache::start_on_ports(dir, std::iter::once(port), body)
+    }
+
+    fn start_on_ports(dir: TempDir, ports: impl Iterator<Item = u16>, body: &str) -> Apache {
+        let apache = require("apache2");
+        let d = dir.path().display().to_string();
+        let run = dir.subdir("run", 0o755);
+        dir.subdir("htdocs", 0o755);
+        let modules: String = APACHE_STOCK_MODULES
+            .iter()
+            .map(|m| format!("LoadModule {m}_module {APACHE_MODULES}/mod_{m}.so\n"))
+            .collect();
+        let user = if is_root() {
+            format!("User nobody\nGroup {}\n", unprivileged_group())
+        } else {
+            String::new()
+        };
+        let conf_path = dir.join("httpd.conf");
+        let pid_file = run.join("httpd.pid");
+        let configure = |port: u16| {
+            let conf = format!(
+                "# Written by rgi-tests (tests/src/webservers.rs).\n\
+                 ServerRoot {d}\n\
+                 {modules}\
+                 Listen 127.0.0.1:{port}\n\
+                 ServerName rgi.test\n\
+                 {user}\
+                 PidFile {d}/run/httpd.pid\n\
+                 DefaultRuntimeDir {d}/run\n\
+                 ErrorLog {d}/error.log\n\
+                 LogLevel warn\n\
+                 DocumentRoot {d}/htdocs\n\
+                 StartServers 1\n\
+                 ServerLimit 1\n\
+                 ThreadsPerChild 25\n\
+                 MaxRequestWorkers 25\n\
+                 {body}\n"
             );
+            fs::write(&conf_path, &conf).expect("write httpd.conf");
+            let _ = fs::remove_file(&pid_file);
+            let mut command = Command::new(&apache);
+            command.arg("-f").arg(&conf_path).arg("-DFOREGROUND");
+            Launch {
+                command,
+                conf,
+                logs: &["error.log"],
+            }
+        };
+        let (child, port) = launch("apache2", &dir, ports, configure, || pid_file.exists());
+        Apache {
+            pid: child.id(),
+            child,
+            port,
+            stopped: false,
+            dir,
         }
-        self.stop();
     }
 }
+
+foreground_server!(Apache, "apache2");
 
 /// Quote `s` as a lighttpd config string.
 pub fn lighttpd_quote(s: impl AsRef<OsStr>) -> String {

@@ -13,9 +13,17 @@
 //! | `ngx-uwsgi` | nginx `uwsgi_pass` → RGI uwsgi |
 //! | `lty-cgi` | lighttpd `mod_cgi` → RGI as a CGI program |
 //! | `lty-fcgi` | lighttpd `mod_fastcgi` `bin-path` → RGI FastCGI on the socket lighttpd passes on fd 0 |
+//! | `apa-http` | Apache `mod_proxy_http` (`ProxyPass / http://…`) → RGI HTTP |
+//! | `apa-fcgi` | Apache `mod_proxy_fcgi` (`ProxyPass / fcgi://…`) → RGI FastCGI |
+//! | `apa-scgi` | Apache `mod_proxy_scgi` → RGI SCGI |
+//! | `apa-uwsgi` | Apache `mod_proxy_uwsgi` → RGI uwsgi |
+//! | `apa-cgi` | Apache `mod_cgid` (`ScriptAlias`) → RGI as a CGI program |
 //!
 //! nginx uses the **stock** `fastcgi_params`, `scgi_params` and `uwsgi_params`; each gateway also
-//! mounts a second copy of the app at `/app` (started with `--script-name /app`).
+//! mounts a second copy of the app at `/app` (started with `--script-name /app`). Apache's
+//! `mod_proxy_fcgi`, `mod_proxy_scgi` and `mod_proxy_uwsgi` columns mount **one** RGI server, started
+//! without `--script-name`, both at `/` and at `/app` (`ProxyPass /app/ fcgi://…/`): the server
+//! derives `SCRIPT_NAME=/app` from what Apache sends, with no flag.
 //!
 //! Each answer is reduced to *facts* — `status`, the app-controlled response headers (`hdr …`), the
 //! body or, for the `demo` JSON, every environ key (`env …`) plus `body_len`/`body_sha256` — and every
@@ -41,7 +49,7 @@ use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use rgi_tests::webservers::{self, lighttpd_quote, Lighttpd, Nginx, TempDir};
+use rgi_tests::webservers::{self, lighttpd_quote, Apache, Lighttpd, Nginx, TempDir};
 use rgi_tests::{binary, sha256_hex, Server};
 
 /// The Host header every request carries (nginx's `server_name`, so `$host` equals it too).
@@ -115,6 +123,14 @@ const ALWAYS_DIFFERENT: &[Allowed] = &[
     any("env REDIRECT_STATUS", CGI_EXTRA),
     any("env SCRIPT_FILENAME", CGI_EXTRA),
     any("env PATH_TRANSLATED", CGI_EXTRA),
+    any("env CONTEXT_DOCUMENT_ROOT", CGI_EXTRA),
+    any("env CONTEXT_PREFIX", CGI_EXTRA),
+    any("env SERVER_ADMIN", CGI_EXTRA),
+    any("env SERVER_SIGNATURE", CGI_EXTRA),
+    any(
+        "env PATH",
+        "a CGI extra: the front server's own PATH (Apache)",
+    ),
     any("env SCGI", "the SCGI protocol marker"),
     any("env HTTP_CONNECTION", HOP),
     any("env HTTP_KEEP_ALIVE", HOP),
@@ -166,6 +182,18 @@ const FRONT_SERVER_REFUSES: &[(&str, &str, &str, &str)] = &[
         "path /%FF (not UTF-8)",
         "400",
         "lighttpd 1.4 answers 400 itself to a path that decodes to invalid UTF-8",
+    ),
+    (
+        "apa-scgi",
+        "chunked upload",
+        "411",
+        "Apache's mod_proxy_scgi answers 411 itself to a request body without a length",
+    ),
+    (
+        "apa-uwsgi",
+        "chunked upload",
+        "411",
+        "Apache's mod_proxy_uwsgi answers 411 itself to a request body without a length",
     ),
 ];
 
@@ -732,6 +760,7 @@ enum Front {
     Direct { root: Server, mount: Server },
     Nginx(Nginx),
     Lighttpd(Lighttpd),
+    Apache(Apache),
 }
 
 struct Gateway {
@@ -758,6 +787,7 @@ impl Gateway {
             }
             Front::Nginx(n) => n.addr(),
             Front::Lighttpd(l) => l.addr(),
+            Front::Apache(a) => a.addr(),
         }
     }
 
@@ -766,6 +796,7 @@ impl Gateway {
             Front::Direct { .. } => String::new(),
             Front::Nginx(n) => n.error_log(),
             Front::Lighttpd(l) => l.error_log(),
+            Front::Apache(a) => a.error_log(),
         }
     }
 
@@ -1013,6 +1044,77 @@ fn lighttpd_fastcgi(name: &'static str, different: &'static [Allowed]) -> Gatewa
     }
 }
 
+/// Apache's settings for every column: `%2F` in a path decoded like any escape (stock Apache answers
+/// 404 to it, `AllowEncodedSlashes Off`), and the `Authorization` header passed on to the application
+/// (`CGIPassAuth`; Apache withholds it from CGI, FastCGI, SCGI and uwsgi by default).
+const APACHE_COMMON: &str =
+    "AllowEncodedSlashes On\n<Location />\n    CGIPassAuth On\n</Location>\n";
+
+/// Apache in front of RGI speaking `protocol` through `mod_proxy_*`.
+///
+/// FastCGI, SCGI, uwsgi: one RGI server without `--script-name`, at `/` and at `/app/`; the first
+/// `ProxyPass` defines the connection pool (Apache's "worker") both share, and makes
+/// `mod_proxy_fcgi` flush each packet (`flushpackets=on`: by default it holds a streamed response
+/// until the end; the option is ignored by the other modules, which stream anyway). HTTP: as nginx's `proxy_pass`, the whole path goes to a root server
+/// and, for `/app/`, to a second one started with `--script-name /app` (an HTTP request carries no
+/// mount point); the client's `Host` is passed on (`ProxyPreserveHost`).
+fn apache_proxy(name: &'static str, protocol: &str, different: &'static [Allowed]) -> Gateway {
+    let dir = TempDir::new(name);
+    let (conf, upstreams) = if protocol == "http" {
+        let root = Server::start(APP, &[]);
+        let mount = Server::start(APP, &["--script-name", "/app"]);
+        let conf = format!(
+            "ProxyPreserveHost On\n\
+             ProxyPass /app/ http://{mount}/app/\n\
+             ProxyPass / http://{root}/\n",
+            root = root.addr(),
+            mount = mount.addr()
+        );
+        (conf, vec![root, mount])
+    } else {
+        let server = Server::start(APP, &["--protocol", protocol]);
+        let url = format!("{protocol}://{}", server.addr());
+        let scheme = if protocol == "fastcgi" {
+            "fcgi"
+        } else {
+            protocol
+        };
+        let url = url.replacen(protocol, scheme, 1);
+        let conf = format!(
+            "ProxyPass /app/ {url}/ flushpackets=on\n\
+             ProxyPass / {url}/\n"
+        );
+        (conf, vec![server])
+    };
+    Gateway {
+        name,
+        front: Front::Apache(Apache::start(dir, &format!("{APACHE_COMMON}{conf}"))),
+        _upstreams: upstreams,
+        keepalive: None,
+        different,
+    }
+}
+
+/// Apache running the app as a CGI program through `mod_cgid`: `ScriptAlias / …/app.cgi/` gives
+/// every path to it with SCRIPT_NAME "" and the path as PATH_INFO; `/app` is aliased to it too.
+fn apache_cgi(name: &'static str, different: &'static [Allowed]) -> Gateway {
+    let dir = TempDir::new(name);
+    let app = dir.install_executable(&binary(APP), "app.cgi");
+    let conf = format!(
+        "{APACHE_COMMON}\
+         ScriptAlias /app {app}\n\
+         ScriptAlias / {app}/\n",
+        app = app.display()
+    );
+    Gateway {
+        name,
+        front: Front::Apache(Apache::start(dir, &conf)),
+        _upstreams: Vec::new(),
+        keepalive: None,
+        different,
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Comparing and reporting.
 
@@ -1130,6 +1232,11 @@ const COLUMNS: &[&str] = &[
     "ngx-uwsgi",
     "lty-cgi",
     "lty-fcgi",
+    "apa-http",
+    "apa-fcgi",
+    "apa-scgi",
+    "apa-uwsgi",
+    "apa-cgi",
 ];
 
 fn record(name: &'static str, passed: Vec<Cell>) {
@@ -1387,4 +1494,73 @@ fn lighttpd_mod_fastcgi_bin_path() {
         return;
     }
     parity(lighttpd_fastcgi("lty-fcgi", LIGHTTPD));
+}
+
+/// Apache joins a request header sent twice into one value with `, `, `Cookie` too.
+const APACHE_COOKIES: Allowed = only(
+    "env HTTP_COOKIE",
+    "a=1; b=2",
+    "a=1, b=2",
+    "Apache joins repeated request headers with \", \", Cookie included (RFC 6265 §5.4 wants \"; \")",
+);
+
+/// What Apache changes in front of FastCGI, uwsgi and CGI.
+const APACHE: &[Allowed] = &[APACHE_COOKIES];
+
+/// What Apache changes in front of SCGI.
+const APACHE_SCGI: &[Allowed] = &[APACHE_COOKIES, ZERO_LENGTH];
+
+const FORWARDED: &str = "mod_proxy_http adds X-Forwarded-For/-Host/-Server";
+const NORMALISED: &str =
+    "mod_proxy_http forwards the decoded, normalised path re-encoded, not the raw target";
+
+/// What Apache's mod_proxy_http adds or changes.
+const APACHE_HTTP: &[Allowed] = &[
+    APACHE_COOKIES,
+    any("env HTTP_X_FORWARDED_FOR", FORWARDED),
+    any("env HTTP_X_FORWARDED_HOST", FORWARDED),
+    any("env HTTP_X_FORWARDED_SERVER", FORWARDED),
+    only("env REQUEST_URI", "//a//b", "/a/b", NORMALISED),
+    only("env REQUEST_URI", "/a/./b/../c", "/a/c", NORMALISED),
+    only("env REQUEST_URI", "/a%2Fb", "/a/b", NORMALISED),
+];
+
+#[test]
+fn apache_mod_proxy_http() {
+    if skip() {
+        return;
+    }
+    parity(apache_proxy("apa-http", "http", APACHE_HTTP));
+}
+
+#[test]
+fn apache_mod_proxy_fcgi() {
+    if skip() {
+        return;
+    }
+    parity(apache_proxy("apa-fcgi", "fastcgi", APACHE));
+}
+
+#[test]
+fn apache_mod_proxy_scgi() {
+    if skip() {
+        return;
+    }
+    parity(apache_proxy("apa-scgi", "scgi", APACHE_SCGI));
+}
+
+#[test]
+fn apache_mod_proxy_uwsgi() {
+    if skip() {
+        return;
+    }
+    parity(apache_proxy("apa-uwsgi", "uwsgi", APACHE));
+}
+
+#[test]
+fn apache_mod_cgid() {
+    if skip() {
+        return;
+    }
+    parity(apache_cgi("apa-cgi", APACHE));
 }

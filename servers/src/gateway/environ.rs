@@ -15,8 +15,10 @@
 //!    split there on a segment boundary ([`Environ::mount`]); a path outside the mount point is left
 //!    whole in `PATH_INFO`.
 //! 3. Without one, `SCRIPT_NAME` is `""` and `PATH_INFO` the full path — unless the web server sent
-//!    both `SCRIPT_NAME` and `PATH_INFO` (lighttpd, Apache), or the gateway is CGI (RFC 3875: the web
-//!    server names the script), in which case its split is kept.
+//!    both `SCRIPT_NAME` and `PATH_INFO` (lighttpd, Apache's `mod_proxy_uwsgi`), or the gateway is
+//!    CGI (RFC 3875: the web server names the script), in which case its split is kept; or unless
+//!    Apache's `mod_proxy_fcgi`/`mod_proxy_scgi` sent the request ([`apache_proxy_split`]), whose
+//!    `ProxyPass` prefix becomes `SCRIPT_NAME`.
 
 use std::sync::Arc;
 
@@ -166,6 +168,17 @@ fn fix_paths(
     if keep && mount.is_none() {
         return Ok(()); // environ_from_cgi applied the web server's split as sent.
     }
+    if let (Split::IfBoth, None, None, Some(sn), Some(filename)) = (
+        split,
+        mount,
+        path_info,
+        script_name,
+        param(params, "SCRIPT_FILENAME"),
+    ) {
+        if let Some((script_name, path_info)) = apache_proxy_split(sn, filename) {
+            return environ.set_path(script_name, path_info);
+        }
+    }
     let full: Bytes = match (script_name, path_info) {
         (sn, Some(pi)) => [sn.unwrap_or_default(), pi].concat().into(),
         (Some(sn), None) => Bytes::copy_from_slice(sn),
@@ -180,6 +193,29 @@ fn fix_paths(
         environ.mount(mount);
     }
     Ok(())
+}
+
+/// The `SCRIPT_NAME`/`PATH_INFO` split of a request that Apache's `mod_proxy_fcgi` or
+/// `mod_proxy_scgi` forwarded (`ProxyPass /app fcgi://host:port/`), or `None` when it was not one.
+///
+/// Apache sends `SCRIPT_NAME` = the whole decoded (and normalised) path, no `PATH_INFO`, and
+/// `SCRIPT_FILENAME` = `proxy:fcgi://host:port` + the path `ProxyPass` mapped the request to,
+/// percent-encoded: for `/app/a%20b`, `proxy:fcgi://host:port/a%20b`. That mapped path, decoded, is
+/// `PATH_INFO` when `SCRIPT_NAME` ends with it, and what comes before it is the mount point. A request
+/// for the bare prefix (`/app`) maps to `/`, which `/app` does not end with: the whole path is then
+/// `SCRIPT_NAME` and `PATH_INFO` is empty, as for any application's root.
+fn apache_proxy_split(script_name: &[u8], script_filename: &[u8]) -> Option<(Bytes, Bytes)> {
+    let url = script_filename.strip_prefix(b"proxy:")?;
+    let authority = url.windows(3).position(|w| w == b"://")? + 3;
+    let url = &url[authority..];
+    let path = &url[url.iter().position(|&b| b == b'/')?..];
+    let path = path.split(|&b| b == b'?').next().unwrap_or_default();
+    let mapped: Vec<u8> = percent_encoding::percent_decode(path).collect();
+    if let Some(mount) = script_name.strip_suffix(mapped.as_slice()) {
+        // A mount point ending in `/` would come from an unmerged `//`: not a split to trust.
+        return (!mount.ends_with(b"/")).then(|| (Bytes::copy_from_slice(mount), mapped.into()));
+    }
+    (mapped == b"/").then(|| (Bytes::copy_from_slice(script_name), Bytes::new()))
 }
 
 /// The percent-decoded path of a request target (`/a%20b?x` → `/a b`).
@@ -265,6 +301,49 @@ mod tests {
         let apache = [GET, ("SCRIPT_NAME", "/cgi-bin/demo")];
         let e = environ(&apache, None, Split::Keep);
         assert_eq!(split_of(&e), ("/cgi-bin/demo".into(), "".into()));
+    }
+
+    #[test]
+    fn apache_proxy_pass_prefix_becomes_script_name() {
+        let cases = [
+            // (SCRIPT_NAME, SCRIPT_FILENAME) as mod_proxy_fcgi/scgi send them → the split.
+            (
+                "/app/a b/café",
+                "proxy:fcgi://127.0.0.1:9000/a%20b/caf%C3%A9",
+                "/app",
+                "/a b/café",
+            ),
+            ("/app/", "proxy:fcgi://127.0.0.1:9000/", "/app", "/"),
+            ("/app", "proxy:fcgi://127.0.0.1:9000/", "/app", ""),
+            ("/x", "proxy:scgi://127.0.0.1:9000/x", "", "/x"),
+            ("/", "proxy:fcgi://localhost/", "", "/"),
+            ("/a/b", "proxy:fcgi://h/a%2Fb", "", "/a/b"),
+            ("/a/%", "proxy:fcgi://h/a/%25?q=1", "", "/a/%"),
+            // ProxyPass /app fcgi://h/other/: the mapped path is not a suffix; left whole.
+            ("/app/x", "proxy:fcgi://h/other/x/y", "", "/app/x"),
+        ];
+        for (sn, filename, want_sn, want_pi) in cases {
+            let params = [GET, ("SCRIPT_NAME", sn), ("SCRIPT_FILENAME", filename)];
+            let e = environ(&params, None, Split::IfBoth);
+            assert_eq!(split_of(&e), (want_sn.into(), want_pi.into()), "{params:?}");
+        }
+        // A real file name (php-fpm style) or a configured mount point: the usual rules.
+        let file = [
+            GET,
+            ("SCRIPT_NAME", "/app/x"),
+            ("SCRIPT_FILENAME", "/srv/app/x"),
+        ];
+        assert_eq!(
+            split_of(&environ(&file, None, Split::IfBoth)),
+            ("".into(), "/app/x".into())
+        );
+        let proxied = [
+            GET,
+            ("SCRIPT_NAME", "/app/x"),
+            ("SCRIPT_FILENAME", "proxy:fcgi://h/x"),
+        ];
+        let e = environ(&proxied, Some("/app"), Split::IfBoth);
+        assert_eq!(split_of(&e), ("/app".into(), "/x".into()));
     }
 
     #[test]
