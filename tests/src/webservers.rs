@@ -760,6 +760,8 @@ impl Apache {
                  ServerLimit 1\n\
                  ThreadsPerChild 25\n\
                  MaxRequestWorkers 25\n\
+                 MinSpareThreads 1\n\
+                 MaxSpareThreads 50\n\
                  {body}\n"
             );
             fs::write(&conf_path, &conf).expect("write httpd.conf");
