@@ -47,8 +47,10 @@ use http_body::Frame;
 use rgi::{Application, Capabilities, Errors, Input, ServerInfo};
 
 use crate::config::Config;
-use crate::gateway::environ::{self as gw_environ, Split};
+use crate::gateway;
+use crate::gateway::environ::Split;
 use crate::gateway::response::{self, Head, SendError, Sink};
+use crate::pipeline::Pipeline;
 
 /// `SERVER_SOFTWARE` as the application sees it (the web server's own is not passed on).
 pub const SOFTWARE: &str = concat!("rgi-cgi/", env!("CARGO_PKG_VERSION"));
@@ -141,36 +143,22 @@ where
         executor: Arc::new(rgi::Inline),
         errors: Errors::stderr(),
     });
-    let errors = server.errors.clone();
+    let mut pipeline = Pipeline::new(Arc::new(app), config.clone(), Arc::clone(&server), "cgi");
+    pipeline.tokio_files = false; // no thread pool: files are read with blocking reads
     let to_eof = is_chunked(&pairs);
-    let built = gw_environ::build(&pairs, server, config, Split::Keep, move |length| {
-        match (length, to_eof) {
-            (Some(remaining), _) => Input::from_body(StdinBody { stdin, remaining }),
-            (None, true) => Input::from_body(StdinBody {
-                stdin,
-                remaining: u64::MAX,
-            }),
-            (None, false) => Input::empty(),
-        }
-    });
+    let make_input = move |length: Option<u64>| match (length, to_eof) {
+        (Some(remaining), _) => Input::from_body(StdinBody { stdin, remaining }),
+        (None, true) => Input::from_body(StdinBody {
+            stdin,
+            remaining: u64::MAX,
+        }),
+        (None, false) => Input::empty(),
+    };
     let mut sink = StdoutSink(stdout);
     runtime.block_on(async move {
-        let (response, is_head) = match built {
-            Ok(environ) => {
-                let is_head = environ.method() == http::Method::HEAD;
-                (
-                    crate::gateway::call_app(&app, environ, "cgi").await,
-                    is_head,
-                )
-            }
-            Err(refusal) => {
-                if refusal.is_logged() {
-                    errors.log(format_args!("cgi: request refused: {refusal}"));
-                }
-                (response::plain(refusal.status()), false)
-            }
-        };
-        match response::send(&mut sink, head, response, is_head, true).await {
+        let answer =
+            gateway::answer(&pipeline, &pairs, server, Split::Keep, make_input, |_| {}).await;
+        match response::send(&mut sink, head, answer, false).await {
             Ok(()) => Ok(()),
             Err(SendError::Write(e)) => Err(Error::Write(e)),
             Err(SendError::Body(e)) => Err(Error::Body(e)),

@@ -23,37 +23,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use rgi::Application;
 use tokio_util::sync::CancellationToken;
 
 use crate::bind::{Bind, BindOptions, StdListener};
 use crate::config::{Config, Limits};
-
-/// The network protocol a launched server speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Protocol {
-    /// HTTP/1.1, for browsers, curl, or a proxy (`proxy_pass`).
-    Http,
-    /// FastCGI (`fastcgi_pass`, lighttpd `mod_fastcgi`).
-    Fastcgi,
-    /// SCGI (`scgi_pass`).
-    Scgi,
-    /// The uwsgi protocol (`uwsgi_pass`), modifier1 = 0.
-    Uwsgi,
-}
-
-impl Protocol {
-    /// The URL scheme printed for a listener (`rgi: listening on fastcgi://…`).
-    pub fn scheme(self) -> &'static str {
-        match self {
-            Protocol::Http => "http",
-            Protocol::Fastcgi => "fastcgi",
-            Protocol::Scgi => "scgi",
-            Protocol::Uwsgi => "uwsgi",
-        }
-    }
-}
+pub use crate::protocol::Protocol;
 
 /// Command-line options, as gunicorn names them where gunicorn has them. Every option can also be set
 /// through an `RGI_*` environment variable; the flag wins.
@@ -349,7 +325,7 @@ pub fn serve_listeners<A: Application>(
     }
     let runtime = runtime.build()?;
     runtime.block_on(async move {
-        let stop = crate::http::stop_signal()?;
+        let stop = stop_signal()?;
         let mut tokio_listeners = Vec::with_capacity(listeners.len());
         {
             let mut out = std::io::stdout().lock();
@@ -372,25 +348,23 @@ pub fn serve_listeners<A: Application>(
             eprintln!("rgi: {signal} received, stopping gracefully");
             trigger.cancel();
         });
-        let app = Arc::new(app);
-        let info = |software| crate::http::async_server_info(software, &config, false);
-        match protocol {
-            Protocol::Http => {
-                let server = info(crate::http::SOFTWARE);
-                crate::http::serve(tokio_listeners, app, config, server, shutdown).await
-            }
-            Protocol::Fastcgi => {
-                let server = info(crate::fastcgi::SOFTWARE);
-                crate::fastcgi::serve(tokio_listeners, app, config, server, shutdown).await
-            }
-            Protocol::Scgi => {
-                let server = info(crate::scgi::SOFTWARE);
-                crate::scgi::serve(tokio_listeners, app, config, server, shutdown).await
-            }
-            Protocol::Uwsgi => {
-                let server = info(crate::uwsgi::SOFTWARE);
-                crate::uwsgi::serve(tokio_listeners, app, config, server, shutdown).await
-            }
+        let server = protocol.server_info(&config, false);
+        protocol
+            .serve(tokio_listeners, Arc::new(app), config, server, shutdown)
+            .await
+    })
+}
+
+/// A future that resolves when SIGTERM or SIGINT arrives (the graceful-stop signals of a standalone
+/// server).
+fn stop_signal() -> std::io::Result<impl std::future::Future<Output = &'static str>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
         }
     })
 }

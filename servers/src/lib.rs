@@ -14,6 +14,12 @@
 //!   re-executed worker processes (sync or async), reloads that drop nothing, gunicorn's signals;
 //!   its options in [`settings`], its logs in [`accesslog`].
 //!
+//! Every one of them is a transport on one request pipeline (crate-private): a transport reads a
+//! request into an environ and writes the response back; the pipeline applies the limits, catches
+//! panics (500), enforces `--request-timeout` (504), counts requests for `--max-requests` and writes
+//! the access-log line, the same way for every protocol. [`Protocol`] names the network transports
+//! and serves a listener with one of them.
+//!
 //! Listening sockets come from [`bind`] (`HOST:PORT`, `unix:PATH`, `fd://N`); settings shared by every
 //! server are in [`config`].
 //!
@@ -36,10 +42,11 @@ mod fd;
 mod gateway;
 pub mod http;
 pub mod launch;
+mod pipeline;
+mod protocol;
 pub mod scgi;
 pub mod settings;
 pub mod uwsgi;
-mod worker;
 
 /// CGI meta-variables as (name, value) byte pairs, borrowed from a request's header block (FastCGI
 /// `PARAMS`, an SCGI netstring, a uwsgi vars block), in the order sent.

@@ -13,16 +13,10 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::io;
-use std::sync::Arc;
 
 use http::StatusCode;
-use rgi::{Application, ServerInfo};
-use tokio_util::sync::CancellationToken;
 
-use crate::bind::Listener;
-use crate::config::Config;
-use crate::gateway::oneshot::{OneShot, WireError};
+use crate::gateway::oneshot::{Wire, WireError};
 use crate::gateway::response::Head;
 
 /// `SERVER_SOFTWARE` of this server.
@@ -153,42 +147,13 @@ fn parse_pairs(block: &[u8]) -> Result<crate::Vars<'_>, Error> {
     Ok(vars)
 }
 
-/// Serve `app` over SCGI on `listeners` until `shutdown` is cancelled, then stop accepting, let
-/// in-flight requests finish (at most [`Config::graceful_timeout`]) and return.
-///
-/// # Errors
-///
-/// Only for failures that stop the whole server; per-connection errors are logged.
-pub async fn serve<A: Application>(
-    listeners: Vec<Listener>,
-    app: Arc<A>,
-    config: Config,
-    server: Arc<ServerInfo>,
-    shutdown: CancellationToken,
-) -> io::Result<()> {
-    let errors = server.errors.clone();
-    let oneshot = Arc::new(OneShot {
-        app,
-        limit: config.limits.max_head_bytes,
-        config: config.clone(),
-        server,
-        tag: "scgi",
-        head: Head::Cgi,
-    });
-    crate::gateway::serve_connections(
-        listeners,
-        &config,
-        errors,
-        "scgi",
-        None,
-        shutdown,
-        move |stream, _peer, _shutdown| {
-            let oneshot = Arc::clone(&oneshot);
-            async move { oneshot.serve(stream, parse_header).await }
-        },
-    )
-    .await
-}
+/// The SCGI framing, served by the shared one-request-per-connection server.
+pub(crate) static WIRE: Wire<Error> = Wire {
+    tag: "scgi",
+    head: Head::Cgi,
+    parse: parse_header,
+    max_vars: usize::MAX,
+};
 
 #[cfg(test)]
 mod tests {

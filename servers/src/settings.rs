@@ -38,8 +38,8 @@
 //! gunicorn's worker recycling and the launcher's flag is spelled `--max-requests-in-flight`.
 //!
 //! `--protocol fastcgi|scgi|uwsgi` runs under the process manager with async workers only; the
-//! access log, `--max-requests` and `--request-timeout` apply to HTTP only (the web server in front
-//! logs gateway requests).
+//! access log, `--max-requests` and `--request-timeout` apply to every protocol alike (a gateway
+//! request's line shows the client as the web server passes it on: `REMOTE_ADDR`, `REQUEST_URI`).
 //!
 //! Not supported: gunicorn's Python-only settings (`preload_app`, `paste`, `pythonpath`…), `daemon`,
 //! `user`/`group`, sync workers for gateway protocols.
@@ -235,8 +235,7 @@ pub struct Settings {
     pub binds: Vec<Bind>,
     /// Backlog and `SO_REUSEPORT`.
     pub bind_options: BindOptions,
-    /// The protocol. FastCGI, SCGI and uwsgi need async workers and have no access log,
-    /// `--max-requests` or `--request-timeout` (those are HTTP's).
+    /// The protocol. FastCGI, SCGI and uwsgi need async workers.
     pub protocol: Protocol,
     /// The per-server configuration each worker serves with (limits, mount point, pools).
     pub server: Config,

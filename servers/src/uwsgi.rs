@@ -12,16 +12,10 @@
 //! gateway code applies the configured mount point.
 
 use std::fmt;
-use std::io;
-use std::sync::Arc;
 
 use http::StatusCode;
-use rgi::{Application, ServerInfo};
-use tokio_util::sync::CancellationToken;
 
-use crate::bind::Listener;
-use crate::config::Config;
-use crate::gateway::oneshot::{OneShot, WireError};
+use crate::gateway::oneshot::{Wire, WireError};
 use crate::gateway::response::Head;
 
 /// `SERVER_SOFTWARE` of this server.
@@ -118,42 +112,13 @@ fn sized(block: &[u8]) -> Result<(&[u8], &[u8]), Error> {
     Ok(rest.split_at(len))
 }
 
-/// Serve `app` over the uwsgi protocol on `listeners` until `shutdown` is cancelled, then stop
-/// accepting, let in-flight requests finish (at most [`Config::graceful_timeout`]) and return.
-///
-/// # Errors
-///
-/// Only for failures that stop the whole server; per-connection errors are logged.
-pub async fn serve<A: Application>(
-    listeners: Vec<Listener>,
-    app: Arc<A>,
-    config: Config,
-    server: Arc<ServerInfo>,
-    shutdown: CancellationToken,
-) -> io::Result<()> {
-    let errors = server.errors.clone();
-    let oneshot = Arc::new(OneShot {
-        app,
-        limit: config.limits.max_head_bytes.min(MAX_VARS),
-        config: config.clone(),
-        server,
-        tag: "uwsgi",
-        head: Head::Http,
-    });
-    crate::gateway::serve_connections(
-        listeners,
-        &config,
-        errors,
-        "uwsgi",
-        None,
-        shutdown,
-        move |stream, _peer, _shutdown| {
-            let oneshot = Arc::clone(&oneshot);
-            async move { oneshot.serve(stream, parse_header).await }
-        },
-    )
-    .await
-}
+/// The uwsgi framing, served by the shared one-request-per-connection server.
+pub(crate) static WIRE: Wire<Error> = Wire {
+    tag: "uwsgi",
+    head: Head::Http,
+    parse: parse_header,
+    max_vars: MAX_VARS,
+};
 
 #[cfg(test)]
 mod tests {

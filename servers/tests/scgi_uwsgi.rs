@@ -59,10 +59,14 @@ async fn start(proto: Proto, config: Config) -> (SocketAddr, CancellationToken) 
     tokio::spawn(async move {
         match proto {
             Proto::Scgi => {
-                rgi_servers::scgi::serve(vec![listener], app(), config, server, stop).await
+                rgi_servers::Protocol::Scgi
+                    .serve(vec![listener], app(), config, server, stop)
+                    .await
             }
             Proto::Uwsgi => {
-                rgi_servers::uwsgi::serve(vec![listener], app(), config, server, stop).await
+                rgi_servers::Protocol::Uwsgi
+                    .serve(vec![listener], app(), config, server, stop)
+                    .await
             }
         }
     });

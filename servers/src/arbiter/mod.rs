@@ -45,8 +45,9 @@
 //! configuration error, [`EXIT_CRASH_LOOP`] after a crash loop or a worker boot error.
 //!
 //! Protocols: HTTP with either worker kind; FastCGI, SCGI and uwsgi (`--protocol`) with async
-//! workers, served by their own gateway servers (no access log, `--max-requests` or
-//! `--request-timeout` there: those are HTTP's).
+//! workers. Every protocol answers through the same [pipeline](crate::pipeline), so the access log,
+//! `--max-requests` and `--request-timeout` behave the same behind nginx's `fastcgi_pass`,
+//! `scgi_pass` and `uwsgi_pass` as over HTTP.
 //!
 //! Not supported: `WINCH`, daemonizing, `user`/`group`, a control socket; a reload re-reads the
 //! configuration but keeps the listeners (changing `bind` needs a restart).
@@ -75,8 +76,7 @@ pub const EXIT_CRASH_LOOP: u8 = 3;
 pub const EXIT_BOOT_ERROR: i32 = 3;
 /// Consecutive rapid worker failures that make a crash loop.
 pub const CRASH_LIMIT: u32 = 5;
-/// How long a draining worker keeps an idle keep-alive connection open for one more request.
-pub const DRAIN_LINGER: Duration = Duration::from_secs(2);
+pub use crate::pipeline::control::DRAIN_LINGER;
 
 /// The environment variable that marks a worker process (its value describes the inherited
 /// descriptors). Internal; never set it by hand.

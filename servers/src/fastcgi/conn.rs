@@ -38,10 +38,11 @@ use super::record::{
 };
 use super::{Error, FilterData};
 use crate::bind::Stream;
-use crate::config::Config;
-use crate::gateway::environ::{self as gw_environ, Split};
+use crate::gateway::environ::Split;
 use crate::gateway::oneshot::LINGER;
 use crate::gateway::response::{self, Head, SendError, Sink};
+use crate::pipeline::control::DRAIN_LINGER;
+use crate::pipeline::Pipeline;
 
 /// Records of `STDIN` (or `DATA`) a request may have queued, unread by its application: with
 /// ≤ 64 KiB per record, at most 256 KiB per request.
@@ -53,9 +54,7 @@ const APP_STATUS_ABORTED: u32 = 1;
 
 /// What every connection of one server shares.
 pub(super) struct Shared<A> {
-    pub(super) app: Arc<A>,
-    pub(super) config: Config,
-    pub(super) server: Arc<ServerInfo>,
+    pub(super) pipeline: Arc<Pipeline<A>>,
     /// `FCGI_MAX_REQS` permits, over all connections.
     pub(super) requests: Arc<Semaphore>,
 }
@@ -88,26 +87,29 @@ struct Conn<A> {
     out: mpsc::Sender<Bytes>,
     /// Cancelled to end the connection (a request without `FCGI_KEEP_CONN` finished).
     close: CancellationToken,
-    /// A graceful stop began: no new requests; close once the last one ends.
+    /// The server began draining: requests that still arrive are served, then the connection
+    /// closes; an idle one closes after [`DRAIN_LINGER`].
     draining: bool,
 }
 
 /// Serve one connection until the web server closes it, a request without `FCGI_KEEP_CONN` ends, a
-/// record breaks the protocol, or a graceful stop finds it idle.
+/// record breaks the protocol, or the server drains. A draining connection serves the requests
+/// still coming (closing after them, as if `FCGI_KEEP_CONN` were off), and an idle one waits
+/// [`DRAIN_LINGER`] for one more request (a web server may have just sent one), then closes.
 ///
 /// When the web server closes the connection, requests still running are aborted (§5.4: closing the
 /// connection is how a non-multiplexing web server aborts).
 pub(super) async fn serve_conn<A: Application>(
     stream: Stream,
     shared: Arc<Shared<A>>,
-    shutdown: CancellationToken,
 ) -> Result<(), Error> {
+    let shutdown = shared.pipeline.control.token();
     let (mut rd, wr) = tokio::io::split(stream);
     let close = CancellationToken::new();
     let (out, out_rx) = mpsc::channel(OUT_QUEUE);
     let mut writer = tokio::spawn(write_loop(wr, out_rx, close.clone()));
     let mut writer_done = false;
-    let grace = shared.config.graceful_timeout;
+    let grace = shared.pipeline.config.graceful_timeout;
     let mut conn = Conn {
         shared,
         slots: HashMap::new(),
@@ -117,6 +119,7 @@ pub(super) async fn serve_conn<A: Application>(
         draining: false,
     };
     let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut linger = std::pin::pin!(tokio::time::sleep(Duration::MAX));
     let result = loop {
         match split_record(&mut buf) {
             Err(e) => break Err(Error::Record(e)),
@@ -128,14 +131,18 @@ pub(super) async fn serve_conn<A: Application>(
             }
             Ok(None) => {}
         }
-        if close.is_cancelled() || (conn.draining && conn.slots.is_empty()) {
+        if close.is_cancelled() {
             break Ok(());
         }
         // Room for the largest record: header, 65535 content bytes, 255 padding bytes.
         buf.reserve(FCGI_HEADER_LEN + FCGI_MAX_CONTENT + 255);
         tokio::select! {
             () = close.cancelled() => break Ok(()),
-            () = shutdown.cancelled(), if !conn.draining => conn.draining = true,
+            () = shutdown.cancelled(), if !conn.draining => {
+                conn.draining = true;
+                linger.as_mut().reset(tokio::time::Instant::now() + DRAIN_LINGER);
+            }
+            () = linger.as_mut(), if conn.draining && conn.slots.is_empty() => break Ok(()),
             Some(done) = conn.tasks.join_next(), if !conn.tasks.is_empty() => conn.reap(done).await,
             _ = &mut writer, if !writer_done => {
                 writer_done = true;
@@ -272,7 +279,7 @@ impl<A: Application> Conn<A> {
     async fn management(&mut self, kind: u8, content: &[u8]) -> Result<(), Error> {
         let mut out = Vec::new();
         if kind == FCGI_GET_VALUES {
-            let config = &self.shared.config;
+            let config = &self.shared.pipeline.config;
             let mut reply = Vec::new();
             for (name, _) in record::decode_pairs(content)? {
                 let value = match name {
@@ -298,13 +305,14 @@ impl<A: Application> Conn<A> {
     }
 
     async fn begin(&mut self, id: u16, content: &[u8]) -> Result<(), Error> {
-        let begin = BeginRequest::decode(content)?;
+        let mut begin = BeginRequest::decode(content)?;
         if self.slots.contains_key(&id) {
             return Err(RecordError::DuplicateRequest(id).into());
         }
-        let refusal = if self.draining {
-            Some(FCGI_OVERLOADED)
-        } else if !matches!(begin.role, FCGI_RESPONDER | FCGI_AUTHORIZER | FCGI_FILTER) {
+        if self.draining {
+            begin.keep_conn = false; // served, then the connection closes
+        }
+        let refusal = if !matches!(begin.role, FCGI_RESPONDER | FCGI_AUTHORIZER | FCGI_FILTER) {
             Some(FCGI_UNKNOWN_ROLE)
         } else {
             None
@@ -334,7 +342,7 @@ impl<A: Application> Conn<A> {
     }
 
     fn params(&mut self, id: u16, content: &[u8]) -> Result<(), Error> {
-        let limit = self.shared.config.limits.max_head_bytes;
+        let limit = self.shared.pipeline.config.limits.max_head_bytes;
         let Some(Slot::Params { params, .. }) = self.slots.get_mut(&id) else {
             return Ok(()); // "ignore records for unknown request ids"
         };
@@ -465,6 +473,7 @@ impl<A: Application> Conn<A> {
                 // Application panics are caught inside the task; this is a bug of ours. Do not leave
                 // the web server waiting for the request.
                 self.shared
+                    .pipeline
                     .server
                     .errors
                     .log("fastcgi: request task panicked");
@@ -513,48 +522,47 @@ impl<A: Application> Request<A> {
             gate: Arc::clone(&gate),
             id,
         });
+        let pipeline = &shared.pipeline;
         let server = Arc::new(ServerInfo {
             errors: errors.clone(),
-            ..(*shared.server).clone()
+            ..(*pipeline.server).clone()
         });
         let role = begin.role;
-        let built = gw_environ::build(&pairs, server, &shared.config, Split::IfBoth, |_| {
+        let make_input = |_| {
             if role == FCGI_AUTHORIZER {
                 Input::empty() // an Authorizer gets no body (§6.3)
             } else {
                 Input::from_body(QueueBody(stdin))
             }
-        });
-        let mut is_head = false;
-        let response = match built {
-            Ok(mut environ) => {
-                if let Some(rx) = data {
-                    let length = pair_number(&pairs, "FCGI_DATA_LENGTH");
-                    let mut input = Input::from_body(QueueBody(rx));
-                    if let Some(len) = length {
-                        input = input.with_content_length(len);
-                    }
-                    let last_modified = pair_number(&pairs, "FCGI_DATA_LAST_MOD");
-                    environ
-                        .extensions_mut()
-                        .insert(FilterData::new(input, last_modified));
+        };
+        let filter_data = |environ: &mut rgi::Environ| {
+            if let Some(rx) = data {
+                let length = pair_number(&pairs, "FCGI_DATA_LENGTH");
+                let mut input = Input::from_body(QueueBody(rx));
+                if let Some(len) = length {
+                    input = input.with_content_length(len);
                 }
-                is_head = environ.method() == http::Method::HEAD;
-                crate::gateway::call_app(&*shared.app, environ, "fastcgi").await
-            }
-            Err(refusal) => {
-                if refusal.is_logged() {
-                    errors.log(format_args!("fastcgi: request {id} refused: {refusal}"));
-                }
-                response::plain(refusal.status())
+                let last_modified = pair_number(&pairs, "FCGI_DATA_LAST_MOD");
+                environ
+                    .extensions_mut()
+                    .insert(FilterData::new(input, last_modified));
             }
         };
+        let answer = crate::gateway::answer(
+            pipeline,
+            &pairs,
+            server,
+            Split::IfBoth,
+            make_input,
+            filter_data,
+        )
+        .await;
         let mut sink = StdoutRecords {
             out: out.clone(),
             gate: Arc::clone(&gate),
             id,
         };
-        match response::send(&mut sink, Head::Cgi, response, is_head, false).await {
+        match response::send(&mut sink, Head::Cgi, answer, pipeline.tokio_files).await {
             Ok(()) => {
                 let mut ended = gate.lock().await;
                 if !*ended {

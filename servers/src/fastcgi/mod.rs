@@ -2,7 +2,8 @@
 //!
 //! Supported: the Responder, Authorizer and Filter roles; `FCGI_KEEP_CONN`; multiplexed requests on
 //! one connection, each in its own task (`FCGI_MPXS_CONNS` = 1); `FCGI_GET_VALUES` answered from
-//! [`Config::max_connections`] and [`Config::max_requests`]; `FCGI_ABORT_REQUEST`;
+//! [`Config::max_connections`](crate::config::Config) and
+//! [`Config::max_requests`](crate::config::Config); `FCGI_ABORT_REQUEST`;
 //! `FCGI_UNKNOWN_TYPE`; padding; name-value pairs split across `PARAMS` records; `STDIN` streamed to
 //! `rgi.input` (never buffered whole); `rgi.errors` lines as `STDERR` records; `FCGI_WEB_SERVER_ADDRS`;
 //! TCP and unix sockets, including a listening socket inherited as descriptor 0
@@ -19,7 +20,10 @@
 //! `END_REQUEST` is sent for every request that completes, is refused (`FCGI_OVERLOADED`,
 //! `FCGI_UNKNOWN_ROLE`) or is aborted by `ABORT_REQUEST`. A response body that fails midway closes the
 //! connection without `END_REQUEST` instead: that is the only way FastCGI can tell the web server a
-//! response is truncated. Application errors are answered with the status
+//! response is truncated. When the server drains (a graceful stop, a reload, `--max-requests`), a
+//! request that still arrives on an open connection is served and the connection closed after it;
+//! an idle kept connection is closed after [`DRAIN_LINGER`](crate::arbiter::DRAIN_LINGER). Application
+//! errors are answered with the status
 //! [`rgi::convert::error_response`] picks and logged to the request's `STDERR`; panics become 500.
 //!
 //! - **Authorizer**: the application sees no body; its response goes back as is (200 allows the
@@ -40,21 +44,8 @@
 //! multiplexes uploads; nginx never multiplexes (one request per connection, request id 1), and
 //! neither does lighttpd or Apache.
 //!
-//! ```no_run
-//! # async fn example() -> std::io::Result<()> {
-//! use std::sync::Arc;
-//! use rgi_servers::{bind::{Bind, BindOptions}, config::Config, fastcgi, http::async_server_info};
-//!
-//! let app = Arc::new(rgi::app_fn(|_, start| async move {
-//!     Ok(start.respond(http::StatusCode::OK, Default::default(), "hi\n")?)
-//! }));
-//! let listener = Bind::Unix("/run/app.fcgi".into()).listen(BindOptions::default())?.into_tokio()?;
-//! let config = Config::default();
-//! let server = async_server_info(fastcgi::SOFTWARE, &config, false);
-//! let shutdown = tokio_util::sync::CancellationToken::new();
-//! fastcgi::serve(vec![listener], app, config, server, shutdown).await
-//! # }
-//! ```
+//! Served by [`Protocol::Fastcgi`](crate::Protocol) (`--protocol fastcgi`), which shows how to run
+//! it inside a program of your own.
 
 mod conn;
 pub mod record;
@@ -64,13 +55,13 @@ use std::io;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use rgi::{Application, Input, ServerInfo};
+use rgi::{Application, Input};
 use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
 
 use crate::bind::Listener;
-use crate::config::Config;
 use crate::gateway;
+use crate::pipeline::accept::{self, Admission};
+use crate::pipeline::Pipeline;
 
 pub use self::record::RecordError;
 
@@ -156,68 +147,61 @@ impl fmt::Debug for FilterData {
     }
 }
 
-/// Serve `app` over FastCGI on `listeners` until `shutdown` is cancelled, then stop accepting, let
-/// in-flight requests finish (at most [`Config::graceful_timeout`]) and return.
+/// Serve FastCGI on `listeners` through `pipeline` until it drains, then stop accepting, let
+/// in-flight requests finish (at most the graceful timeout) and return. TCP peers are checked
+/// against `FCGI_WEB_SERVER_ADDRS` when that variable is set (§3.2).
 ///
-/// TCP peers are checked against `FCGI_WEB_SERVER_ADDRS` when that variable is set (§3.2).
-///
-/// # Errors
-///
-/// Only for failures that stop the whole server; per-connection errors are logged to the server's
-/// `rgi.errors` and the server goes on.
-pub async fn serve<A: Application>(
+/// Per-connection errors are logged to the server's `rgi.errors` and the server goes on.
+pub(crate) async fn serve<A: Application>(
     listeners: Vec<Listener>,
-    app: Arc<A>,
-    config: Config,
-    server: Arc<ServerInfo>,
-    shutdown: CancellationToken,
+    pipeline: Arc<Pipeline<A>>,
 ) -> io::Result<()> {
     let allowed = gateway::allowed_peers(
         std::env::var("FCGI_WEB_SERVER_ADDRS").ok().as_deref(),
-        &server.errors,
+        &pipeline.server.errors,
     );
-    serve_allowing(listeners, app, config, server, shutdown, allowed).await
+    serve_allowing(listeners, pipeline, allowed).await
 }
 
 async fn serve_allowing<A: Application>(
     listeners: Vec<Listener>,
-    app: Arc<A>,
-    config: Config,
-    server: Arc<ServerInfo>,
-    shutdown: CancellationToken,
+    pipeline: Arc<Pipeline<A>>,
     allowed: Option<Arc<Vec<IpAddr>>>,
 ) -> io::Result<()> {
-    let errors = server.errors.clone();
-    let shared = Arc::new(conn::Shared {
-        app,
-        requests: Arc::new(Semaphore::new(config.max_requests.max(1))),
-        config: config.clone(),
-        server,
-    });
-    gateway::serve_connections(
-        listeners,
-        &config,
-        errors,
-        "fastcgi",
+    let config = &pipeline.config;
+    let admission = Admission {
+        max_connections: Some(config.max_connections),
         allowed,
-        shutdown,
-        move |stream, _peer, shutdown| {
+    };
+    let shared = Arc::new(conn::Shared {
+        requests: Arc::new(Semaphore::new(config.max_requests.max(1))),
+        pipeline: Arc::clone(&pipeline),
+    });
+    accept::serve(
+        listeners,
+        admission,
+        Arc::clone(&pipeline.control),
+        pipeline.server.errors.clone(),
+        "fastcgi",
+        config.graceful_timeout,
+        move |stream, _peer| {
             let shared = Arc::clone(&shared);
             async move {
-                match conn::serve_conn(stream, Arc::clone(&shared), shutdown).await {
+                match conn::serve_conn(stream, Arc::clone(&shared)).await {
                     // The web server dropped the connection: its way of aborting (§5.4).
                     Err(Error::Io(e))
                         if matches!(
                             e.kind(),
                             io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
                         ) => {}
-                    Err(e) => shared.server.errors.log(e),
+                    Err(e) => shared.pipeline.server.errors.log(e),
                     Ok(()) => {}
                 }
             }
         },
     )
-    .await
+    .await;
+    Ok(())
 }
 
 #[cfg(test)]

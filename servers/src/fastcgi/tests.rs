@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::record::*;
 use super::*;
 use crate::bind::{Bind, BindOptions};
+use crate::config::Config;
 
 const KEEP: bool = true;
 const CLOSE: bool = false;
@@ -159,14 +160,18 @@ async fn start(config: Config, allowed: Option<Vec<std::net::IpAddr>>) -> Server
         errors,
         ..ServerInfo::default()
     });
-    let done = tokio::spawn(serve_allowing(
-        vec![listener],
+    let pipeline = Arc::new(Pipeline::new(
         app(Arc::clone(&dropped)),
         config,
         server,
-        shutdown.clone(),
-        allowed.map(Arc::new),
+        "fastcgi",
     ));
+    let drain = pipeline.control.drain_on(shutdown.clone());
+    let done = tokio::spawn(async move {
+        let served = serve_allowing(vec![listener], pipeline, allowed.map(Arc::new)).await;
+        drop(drain);
+        served
+    });
     Server {
         addr,
         shutdown,
@@ -690,7 +695,7 @@ async fn fastcgi_is_served_on_a_unix_socket() {
         .into_tokio()
         .unwrap();
     let shutdown = CancellationToken::new();
-    let server = tokio::spawn(serve(
+    let server = tokio::spawn(crate::Protocol::Fastcgi.serve(
         vec![listener],
         app(Arc::new(AtomicBool::new(false))),
         Config::default(),

@@ -23,44 +23,20 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue};
-use http::StatusCode;
+use http::header::HeaderValue;
 use rgi::{Environ, EnvironError, Input, ServerInfo};
 
 use crate::config::Config;
+use crate::pipeline::log::header_of;
 
-/// Why a request is answered by the gateway itself instead of the application.
+/// Variables that do not make an environ (no `REQUEST_METHOD`, a bad port…): the web server's
+/// mistake, answered 400.
 #[derive(Debug)]
-pub(crate) enum Refusal {
-    /// The meta-variables do not make an environ (no `REQUEST_METHOD`, a bad port…): 400.
-    Params(EnvironError),
-    /// `CONTENT_LENGTH` is beyond the configured body limit: 413.
-    TooLarge(u64),
-}
-
-impl Refusal {
-    /// Whether the refusal goes to `rgi.errors`: bad variables are the web server's mistake (logged);
-    /// a body over the limit is the client's, answered 413 and left to the web server's access log
-    /// (behind nginx, an `rgi.errors` line is an `[error]` line in its error log).
-    pub(crate) fn is_logged(&self) -> bool {
-        matches!(self, Refusal::Params(_))
-    }
-
-    /// The status the client gets.
-    pub(crate) fn status(&self) -> StatusCode {
-        match self {
-            Refusal::Params(_) => StatusCode::BAD_REQUEST,
-            Refusal::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-        }
-    }
-}
+pub(crate) struct Refusal(EnvironError);
 
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Refusal::Params(e) => write!(f, "bad request variables: {e}"),
-            Refusal::TooLarge(n) => write!(f, "CONTENT_LENGTH {n} exceeds the body limit"),
-        }
+        write!(f, "bad request variables: {}", self.0)
     }
 }
 
@@ -76,7 +52,8 @@ pub(crate) enum Split {
 /// Build the environ for one request from its meta-variables.
 ///
 /// `make_input` receives `CONTENT_LENGTH` (when sent and a number) and returns the body source; the
-/// declared length and [`Limits::max_body`](crate::config::Limits::max_body) are applied here.
+/// declared length and [`Limits::max_body`](crate::config::Limits::max_body) are applied to it here
+/// (a declared length over the limit is the pipeline's 413).
 pub(crate) fn build<'a>(
     params: &[(&'a [u8], &'a [u8])],
     server: Arc<ServerInfo>,
@@ -84,17 +61,11 @@ pub(crate) fn build<'a>(
     split: Split,
     make_input: impl FnOnce(Option<u64>) -> Input,
 ) -> Result<Environ, Refusal> {
-    let mut environ = rgi::environ_from_cgi(params.iter().copied()).map_err(Refusal::Params)?;
+    let mut environ = rgi::environ_from_cgi(params.iter().copied()).map_err(Refusal)?;
     environ.set_server_info(server);
     keep_repeated_headers(&mut environ, params);
-    fix_paths(&mut environ, params, config.script_name.as_deref(), split)
-        .map_err(Refusal::Params)?;
+    fix_paths(&mut environ, params, config.script_name.as_deref(), split).map_err(Refusal)?;
     let length = environ.content_length();
-    if let (Some(len), Some(max)) = (length, config.limits.max_body) {
-        if len > max {
-            return Err(Refusal::TooLarge(len));
-        }
-    }
     let mut input = make_input(length);
     if let Some(len) = length {
         input = input.with_content_length(len);
@@ -118,17 +89,7 @@ fn keep_repeated_headers(environ: &mut Environ, params: &[(&[u8], &[u8])]) {
         }
     }
     for cgi_name in names {
-        let header: Vec<u8> = cgi_name[5..]
-            .iter()
-            .map(|&b| {
-                if b == b'_' {
-                    b'-'
-                } else {
-                    b.to_ascii_lowercase()
-                }
-            })
-            .collect();
-        let Ok(header) = HeaderName::from_bytes(&header) else {
+        let Some(header) = header_of(cgi_name) else {
             continue;
         };
         let values: Vec<HeaderValue> = params
@@ -368,22 +329,5 @@ mod tests {
         assert_eq!(e.get("HTTP_X_MULTI").unwrap(), "a, b");
         assert_eq!(e.get("HTTP_COOKIE").unwrap(), "a=1; b=2");
         assert_eq!(e.headers().get_all("x-multi").iter().count(), 2);
-    }
-
-    #[test]
-    fn a_content_length_beyond_the_limit_is_refused() {
-        let params: [(&[u8], &[u8]); 2] = [
-            (b"REQUEST_METHOD", b"POST"),
-            (b"CONTENT_LENGTH", b"2000000000"),
-        ];
-        let refusal = build(
-            &params,
-            Arc::new(ServerInfo::default()),
-            &Config::default(),
-            Split::IfBoth,
-            |_| Input::empty(),
-        )
-        .unwrap_err();
-        assert_eq!(refusal.status(), StatusCode::PAYLOAD_TOO_LARGE);
     }
 }

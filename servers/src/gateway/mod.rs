@@ -1,60 +1,78 @@
-//! What the non-HTTP gateways (CGI, FastCGI, SCGI, uwsgi) share, so that none of them copies another:
-//! the CGI-params → environ conversion with the `SCRIPT_NAME`/`PATH_INFO` fix-ups ([`environ`]), the
-//! response-head writers and the body pump ([`response`]), calling the application with panics turned
-//! into 500, and the accept loop with its graceful stop.
+//! What the gateways that receive a request as CGI variables (CGI, FastCGI, SCGI, uwsgi) share, so
+//! that none of them copies another: the variables → environ conversion with the
+//! `SCRIPT_NAME`/`PATH_INFO` fix-ups ([`environ`]), the response-head writers and the body pump
+//! ([`response`]), the one-request-per-connection server of SCGI and uwsgi ([`oneshot`]), and
+//! [`answer`], which takes a request from its variables through the [pipeline](crate::pipeline).
 
 pub(crate) mod environ;
 pub(crate) mod oneshot;
 pub(crate) mod response;
 
-use std::any::Any;
-use std::future::Future;
-use std::io;
 use std::net::IpAddr;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures_util::FutureExt;
-use rgi::{Application, Body, BoxError, Environ, Errors};
-use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+use rgi::{Application, Body, Environ, Errors, Input, ServerInfo};
 
-use crate::bind::{Listener, Peer, Stream};
-use crate::config::Config;
+use crate::pipeline::log::{Arrival, Unlogged};
+use crate::pipeline::{plain, Pipeline};
+use environ::Split;
 
-/// Call `app`: an `Err` becomes the status [`rgi::convert::error_response`] picks, a panic becomes
-/// 500; both are logged to `rgi.errors` with `tag` as prefix.
-pub(crate) async fn call_app<A: Application>(
-    app: &A,
-    environ: Environ,
-    tag: &str,
-) -> http::Response<Body> {
-    let errors = environ.errors().clone();
-    match AssertUnwindSafe(rgi::convert::call_app(app, environ))
-        .catch_unwind()
-        .await
-    {
-        Ok(response) => response,
-        Err(panic) => {
-            errors.log(format_args!(
-                "{tag}: application panicked: {}",
-                panic_message(&*panic)
-            ));
-            let error: BoxError = "application panicked".into();
-            rgi::convert::error_response(&error)
+/// A response decided by the pipeline, ready for the transport to write.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    /// The response.
+    pub(crate) response: http::Response<Body>,
+    /// Whether the request was `HEAD` (the body is not sent).
+    pub(crate) is_head: bool,
+    /// The access-log line, written once the body is sent ([`response::send`]).
+    pub(crate) record: Option<Box<Unlogged>>,
+}
+
+impl Answer {
+    /// A response of the gateway's own (a request head that breaks the protocol), not logged.
+    pub(crate) fn refusal(response: http::Response<Body>) -> Self {
+        Answer {
+            response,
+            is_head: false,
+            record: None,
         }
     }
 }
 
-/// The text of a panic payload.
-pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(non-string panic payload)")
+/// Answer the request the variables `vars` describe: build its environ (`server` its facts, `split`
+/// how far to trust the web server's `SCRIPT_NAME`, `make_input` its body, `extend` anything a
+/// transport adds), then the pipeline. Variables that make no environ are answered 400 and logged.
+pub(crate) async fn answer<A: Application>(
+    pipeline: &Pipeline<A>,
+    vars: &[(&[u8], &[u8])],
+    server: Arc<ServerInfo>,
+    split: Split,
+    make_input: impl FnOnce(Option<u64>) -> Input,
+    extend: impl FnOnce(&mut Environ),
+) -> Answer {
+    let mut record = pipeline.arrived(|| Arrival::from_vars(vars));
+    let errors = server.errors.clone();
+    let (response, is_head) =
+        match environ::build(vars, server, &pipeline.config, split, make_input) {
+            Ok(mut environ) => {
+                extend(&mut environ);
+                let is_head = environ.method() == http::Method::HEAD;
+                (pipeline.respond(environ, &errors).await, is_head)
+            }
+            Err(refusal) => {
+                errors.log(format_args!("{}: request refused: {refusal}", pipeline.tag));
+                let status = http::StatusCode::BAD_REQUEST;
+                (pipeline.refuse(plain(status, None)), false)
+            }
+        };
+    if let Some(record) = &mut record {
+        record.respond(&response);
+    }
+    Answer {
+        response,
+        is_head,
+        record,
+    }
 }
 
 /// The peers a gateway accepts on TCP: `FCGI_WEB_SERVER_ADDRS` (comma-separated IP addresses), when
@@ -71,78 +89,4 @@ pub(crate) fn allowed_peers(value: Option<&str>, errors: &Errors) -> Option<Arc<
         }
     }
     Some(Arc::new(addrs))
-}
-
-/// Accept connections on every listener and run `handle` for each, until `shutdown` is cancelled;
-/// then stop accepting and wait for the connections in flight, at most [`Config::graceful_timeout`].
-///
-/// At most [`Config::max_connections`] run at once; TCP peers not in `allowed` (when given) are
-/// closed at once. `handle` receives `shutdown` so that kept-alive connections can drain.
-pub(crate) async fn serve_connections<H, F>(
-    listeners: Vec<Listener>,
-    config: &Config,
-    errors: Errors,
-    tag: &'static str,
-    allowed: Option<Arc<Vec<IpAddr>>>,
-    shutdown: CancellationToken,
-    handle: H,
-) -> io::Result<()>
-where
-    H: Fn(Stream, Peer, CancellationToken) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = ()> + Send + 'static,
-{
-    let tracker = TaskTracker::new();
-    let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
-    let mut accept_loops = tokio::task::JoinSet::new();
-    for listener in listeners {
-        let (tracker, permits, errors) = (tracker.clone(), Arc::clone(&permits), errors.clone());
-        let (allowed, shutdown, handle) = (allowed.clone(), shutdown.clone(), handle.clone());
-        accept_loops.spawn(async move {
-            loop {
-                let permit = tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    permit = Arc::clone(&permits).acquire_owned() => match permit {
-                        Ok(permit) => permit,
-                        Err(_) => return,
-                    },
-                };
-                let accepted = tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    accepted = listener.accept() => accepted,
-                };
-                let (stream, peer) = match accepted {
-                    Ok(pair) => pair,
-                    Err(e) => {
-                        // EMFILE, ECONNABORTED…: transient; back off instead of spinning.
-                        errors.log(format_args!("{tag}: accept failed: {e}"));
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                if let (Some(allowed), Some(remote)) = (&allowed, peer.remote) {
-                    if !allowed.contains(&remote.ip()) {
-                        errors.log(format_args!(
-                            "{tag}: connection from {remote} refused (not in FCGI_WEB_SERVER_ADDRS)"
-                        ));
-                        continue;
-                    }
-                }
-                let connection = handle(stream, peer, shutdown.clone());
-                tracker.spawn(async move {
-                    connection.await;
-                    drop(permit);
-                });
-            }
-        });
-    }
-    shutdown.cancelled().await;
-    while accept_loops.join_next().await.is_some() {}
-    tracker.close();
-    let timeout = config.graceful_timeout;
-    if tokio::time::timeout(timeout, tracker.wait()).await.is_err() {
-        errors.log(format_args!(
-            "{tag}: graceful timeout ({timeout:?}) elapsed; closing remaining connections"
-        ));
-    }
-    Ok(())
 }

@@ -1,5 +1,6 @@
-//! The connection handler of the one-request-per-connection gateways (SCGI, uwsgi): read a header
-//! block of CGI variables, stream the body after it to `rgi.input`, write the response, close.
+//! The server of the one-request-per-connection gateways (SCGI, uwsgi), which differ only in their
+//! [`Wire`] format: read a header block of CGI variables, stream the body after it to `rgi.input`,
+//! answer through the pipeline, write the response, close.
 
 use std::io;
 use std::pin::Pin;
@@ -9,13 +10,15 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::StatusCode;
-use rgi::{Application, Body, Input, ServerInfo};
+use rgi::{Application, Body, Input};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf, ReadHalf};
 
-use super::environ::{self as gw_environ, Split};
+use super::environ::Split;
 use super::response::{self, Head, SendError, WriteSink};
-use crate::bind::Stream;
-use crate::config::Config;
+use super::Answer;
+use crate::bind::{Listener, Stream};
+use crate::pipeline::accept::{self, Admission};
+use crate::pipeline::{plain, Pipeline};
 
 /// A header that breaks its protocol; answered with [`status`](WireError::status), then closed.
 pub(crate) trait WireError: std::fmt::Display {
@@ -30,94 +33,110 @@ pub(crate) type Parser<E> = for<'a> fn(&'a [u8], usize) -> Result<Option<Parsed<
 /// A parsed header block: its length on the wire and its variables.
 pub(crate) type Parsed<'a> = (usize, Vec<(&'a [u8], &'a [u8])>);
 
-/// What the gateway needs besides the connection.
-pub(crate) struct OneShot<A> {
-    pub(crate) app: Arc<A>,
-    pub(crate) config: Config,
-    pub(crate) server: Arc<ServerInfo>,
+/// The framing of a one-request-per-connection gateway: how its header block is parsed and its
+/// response head written.
+#[derive(Debug)]
+pub(crate) struct Wire<E> {
     /// `scgi`, `uwsgi`: the log prefix.
     pub(crate) tag: &'static str,
+    /// The response head's format.
     pub(crate) head: Head,
-    /// Largest variables block accepted.
-    pub(crate) limit: usize,
+    /// The header-block parser.
+    pub(crate) parse: Parser<E>,
+    /// The largest variables block the wire format can carry (the configured limit applies too).
+    pub(crate) max_vars: usize,
 }
 
 /// How long the unread rest of a request may take to drain after the response, so that closing the
 /// socket does not reset it under the web server's feet.
 pub(crate) const LINGER: Duration = Duration::from_secs(2);
 
-impl<A: Application> OneShot<A> {
-    /// Serve the one request of `stream`.
-    pub(crate) async fn serve<E: WireError>(&self, stream: Stream, parse: Parser<E>) {
-        let (mut rd, wr) = tokio::io::split(stream);
-        let mut wr = WriteSink(wr);
-        let mut buf = BytesMut::with_capacity(4096);
-        let read_head = read_head(&mut rd, &mut buf, self.limit, parse);
-        let read = match self.config.limits.header_timeout() {
-            Some(limit) => tokio::time::timeout(limit, read_head).await,
-            None => Ok(read_head.await),
-        };
-        let head_len = match read {
-            Ok(Ok(Some(len))) => len,
-            Ok(Ok(None)) | Err(_) => return, // closed or timed out before a whole header
-            Ok(Err(e)) => {
-                let status = e.status();
-                self.server
-                    .errors
-                    .log(format_args!("{e}; answered {}", status.as_u16()));
-                let refusal = response::plain(status);
-                let _ = response::send(&mut wr, self.head, refusal, false, false).await;
-                let _ = wr.0.shutdown().await;
-                return;
-            }
-        };
-        let buf = buf.freeze();
-        let pairs = match parse(&buf, self.limit) {
-            Ok(Some((_, pairs))) => pairs,
-            _ => return, // parsed once already; cannot differ
-        };
-        let reader = SharedReader(Arc::new(Mutex::new((buf.slice(head_len..), Some(rd)))));
-        let body_reader = reader.clone();
-        let built = gw_environ::build(
-            &pairs,
-            Arc::clone(&self.server),
-            &self.config,
-            Split::IfBoth,
-            move |length| match length {
-                // Without CONTENT_LENGTH nothing says where a body would end: there is none.
-                None => Input::empty(),
-                Some(_) => Input::from_body(Body::from_stream(tokio_util::io::ReaderStream::new(
-                    body_reader,
-                ))),
-            },
-        );
-        let (response, is_head) = match built {
-            Ok(environ) => {
-                let is_head = environ.method() == http::Method::HEAD;
-                (
-                    super::call_app(&*self.app, environ, self.tag).await,
-                    is_head,
-                )
-            }
-            Err(refusal) => {
-                if refusal.is_logged() {
-                    self.server
-                        .errors
-                        .log(format_args!("{}: request refused: {refusal}", self.tag));
-                }
-                (response::plain(refusal.status()), false)
-            }
-        };
-        match response::send(&mut wr, self.head, response, is_head, false).await {
-            Ok(()) | Err(SendError::Write(_)) => {}
-            Err(e @ SendError::Body(_)) => {
-                // Closing now, with no length promised or fewer bytes than promised, is the signal.
-                self.server.errors.log(format_args!("{}: {e}", self.tag));
-            }
+/// Serve one request per connection on `listeners` through `pipeline` until it drains, then let
+/// in-flight requests finish (at most the graceful timeout).
+pub(crate) async fn serve<A: Application, E: WireError + Send + 'static>(
+    listeners: Vec<Listener>,
+    pipeline: Arc<Pipeline<A>>,
+    wire: &'static Wire<E>,
+) -> io::Result<()> {
+    let admission = Admission {
+        max_connections: Some(pipeline.config.max_connections),
+        allowed: None,
+    };
+    let handler = Arc::clone(&pipeline);
+    accept::serve(
+        listeners,
+        admission,
+        Arc::clone(&pipeline.control),
+        pipeline.server.errors.clone(),
+        wire.tag,
+        pipeline.config.graceful_timeout,
+        move |stream, _peer| {
+            let pipeline = Arc::clone(&handler);
+            async move { serve_one(&pipeline, wire, stream).await }
+        },
+    )
+    .await;
+    Ok(())
+}
+
+/// Serve the one request of `stream`.
+async fn serve_one<A: Application, E: WireError>(
+    pipeline: &Pipeline<A>,
+    wire: &Wire<E>,
+    stream: Stream,
+) {
+    let limit = pipeline.config.limits.max_head_bytes.min(wire.max_vars);
+    let (mut rd, wr) = tokio::io::split(stream);
+    let mut wr = WriteSink(wr);
+    let mut buf = BytesMut::with_capacity(4096);
+    let read_head = read_head(&mut rd, &mut buf, limit, wire.parse);
+    let read = match pipeline.config.limits.header_timeout() {
+        Some(limit) => tokio::time::timeout(limit, read_head).await,
+        None => Ok(read_head.await),
+    };
+    let head_len = match read {
+        Ok(Ok(Some(len))) => len,
+        Ok(Ok(None)) | Err(_) => return, // closed or timed out before a whole header
+        Ok(Err(e)) => {
+            let status = e.status();
+            pipeline
+                .server
+                .errors
+                .log(format_args!("{e}; answered {}", status.as_u16()));
+            let refusal = Answer::refusal(plain(status, None));
+            let _ = response::send(&mut wr, wire.head, refusal, false).await;
+            let _ = wr.0.shutdown().await;
+            return;
         }
-        let _ = wr.0.shutdown().await;
-        reader.linger().await;
+    };
+    let buf = buf.freeze();
+    let pairs = match (wire.parse)(&buf, limit) {
+        Ok(Some((_, pairs))) => pairs,
+        _ => return, // parsed once already; cannot differ
+    };
+    let reader = SharedReader(Arc::new(Mutex::new((buf.slice(head_len..), Some(rd)))));
+    let body_reader = reader.clone();
+    let make_input = move |length: Option<u64>| match length {
+        // Without CONTENT_LENGTH nothing says where a body would end: there is none.
+        None => Input::empty(),
+        Some(_) => Input::from_body(Body::from_stream(tokio_util::io::ReaderStream::new(
+            body_reader,
+        ))),
+    };
+    let server = Arc::clone(&pipeline.server);
+    let answer = super::answer(pipeline, &pairs, server, Split::IfBoth, make_input, |_| {}).await;
+    match response::send(&mut wr, wire.head, answer, pipeline.tokio_files).await {
+        Ok(()) | Err(SendError::Write(_)) => {}
+        Err(e @ SendError::Body(_)) => {
+            // Closing now, with no length promised or fewer bytes than promised, is the signal.
+            pipeline
+                .server
+                .errors
+                .log(format_args!("{}: {e}", wire.tag));
+        }
     }
+    let _ = wr.0.shutdown().await;
+    reader.linger().await;
 }
 
 async fn read_head<E>(

@@ -8,18 +8,20 @@
 //!
 //! Both add `Content-Length` when the body's length is known ([`Body::exact_len`]) and the status
 //! allows a body. The pump sends each chunk as soon as it is produced and flushes it; a body that
-//! fails midway is reported as [`SendError::Body`] so the caller can end the exchange without
-//! pretending success.
+//! fails (or panics) midway is reported as [`SendError::Body`] so the caller can end the exchange
+//! without pretending success. The access-log line is written when the body is done.
 
 use std::future::Future;
 use std::io;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap};
 use http::StatusCode;
 use rgi::{Body, BodyKind, BoxError};
+
+use super::Answer;
+use crate::pipeline::body;
 
 /// The wire format of a response head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,16 +106,37 @@ fn is_local_redirect(status: StatusCode, headers: &HeaderMap, body: &Body) -> bo
             .is_some_and(|l| l.as_bytes().starts_with(b"/"))
 }
 
-/// Send `response` to `sink`: the head, then the body chunk by chunk (none for HEAD, 204, 304).
+/// Send the answer to `sink`: the head, then the body chunk by chunk (none for HEAD, 204, 304);
+/// then the access-log line, with the body bytes that went out.
 ///
-/// File bodies are read with blocking reads when `inline_files` (CGI: no thread pool), else through
-/// tokio's file I/O.
+/// File bodies are read through tokio when `tokio_files`, else with blocking reads (CGI: no thread
+/// pool).
 pub(crate) async fn send<S: Sink>(
+    sink: &mut S,
+    style: Head,
+    answer: Answer,
+    tokio_files: bool,
+) -> Result<(), SendError> {
+    let Answer {
+        response,
+        is_head,
+        record,
+    } = answer;
+    let mut sent = 0;
+    let result = send_counted(sink, style, response, is_head, tokio_files, &mut sent).await;
+    if let Some(record) = record {
+        record.write(sent);
+    }
+    result
+}
+
+async fn send_counted<S: Sink>(
     sink: &mut S,
     style: Head,
     response: http::Response<Body>,
     is_head: bool,
-    inline_files: bool,
+    tokio_files: bool,
+    sent: &mut u64,
 ) -> Result<(), SendError> {
     let head = encode_head(style, &response, is_head);
     let status = response.status();
@@ -127,58 +150,35 @@ pub(crate) async fn send<S: Sink>(
             let mut all = head;
             all.extend_from_slice(&bytes);
             sink.write(all.into()).await.map_err(SendError::Write)?;
-            return sink.flush().await.map_err(SendError::Write);
+            sink.flush().await.map_err(SendError::Write)?;
+            *sent = bytes.len() as u64;
+            return Ok(());
         }
-        BodyKind::File(file) if !inline_files => file_stream(file),
+        BodyKind::File(file) if tokio_files => body::tokio_file(file.into()),
         other => Body::from(other),
     };
     sink.write(head.into()).await.map_err(SendError::Write)?;
     sink.flush().await.map_err(SendError::Write)?;
-    pump(sink, body).await
+    pump(sink, body, sent).await
 }
 
-async fn pump<S: Sink>(sink: &mut S, mut body: Body) -> Result<(), SendError> {
+async fn pump<S: Sink>(sink: &mut S, mut body: Body, sent: &mut u64) -> Result<(), SendError> {
     loop {
-        let frame = std::future::poll_fn(|cx| {
-            let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                http_body::Body::poll_frame(Pin::new(&mut body), cx)
-            }));
-            polled.unwrap_or_else(|panic| {
-                let message = format!("response body panicked: {}", super::panic_message(&*panic));
-                std::task::Poll::Ready(Some(Err(message.into())))
-            })
-        })
-        .await;
-        match frame {
+        match std::future::poll_fn(|cx| body::poll_frame(Pin::new(&mut body), cx)).await {
             None => return Ok(()),
             Some(Err(e)) => return Err(SendError::Body(e)),
             Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data() {
                     if !data.is_empty() {
+                        let len = data.len() as u64;
                         sink.write(data).await.map_err(SendError::Write)?;
                         sink.flush().await.map_err(SendError::Write)?;
+                        *sent += len;
                     }
                 }
             }
         }
     }
-}
-
-/// A file range as a stream read by tokio (off the runtime's worker threads).
-fn file_stream(file: rgi::FileBody) -> Body {
-    use std::io::{Seek, SeekFrom};
-    use tokio::io::AsyncReadExt;
-    let (mut file, offset, len) = file.into_parts();
-    if let Err(e) = file.seek(SeekFrom::Start(offset)) {
-        return Body::from_stream(futures_util::stream::once(
-            async move { Err::<Bytes, _>(e) },
-        ));
-    }
-    let reader = tokio::fs::File::from_std(file).take(len);
-    Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
-        reader,
-        64 * 1024,
-    ))
 }
 
 /// A [`Sink`] over any async writer (SCGI and uwsgi sockets).
@@ -193,21 +193,6 @@ impl<W: tokio::io::AsyncWrite + Unpin + Send> Sink for WriteSink<W> {
     async fn flush(&mut self) -> io::Result<()> {
         tokio::io::AsyncWriteExt::flush(&mut self.0).await
     }
-}
-
-/// A plain-text response made by the gateway itself (a refused request).
-pub(crate) fn plain(status: StatusCode) -> http::Response<Body> {
-    let mut response = http::Response::new(Body::from(format!(
-        "{} {}\n",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or("")
-    )));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        http::HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
 }
 
 #[cfg(test)]

@@ -14,13 +14,14 @@ use std::time::Duration;
 
 use rgi::{Application, Capabilities, Errors, ServerInfo};
 
+mod sync;
+
 use super::spawn::WorkerSpec;
 use super::{say, Hooks, Signal, StartError, WorkerInfo, EXIT_BOOT_ERROR};
 use crate::accesslog::{AccessLog, ErrorLog, ErrorLogSink, LogFile};
 use crate::bind::StdListener;
-use crate::launch::Protocol;
+use crate::pipeline::{Control, Pipeline};
 use crate::settings::{LogLevel, Raw, Settings, WorkerClass};
-use crate::worker::{asynchronous, sync, Control, Shared};
 
 struct Heartbeat(UnixStream);
 
@@ -221,25 +222,22 @@ fn run_async<A: Application>(
         let executor = Arc::new(rgi::TokioBlocking::current(
             settings.server.blocking_threads + settings.server.blocking_queue,
         ));
-        let software = match settings.protocol {
-            Protocol::Http => crate::http::SOFTWARE,
-            Protocol::Fastcgi => crate::fastcgi::SOFTWARE,
-            Protocol::Scgi => crate::scgi::SOFTWARE,
-            Protocol::Uwsgi => crate::uwsgi::SOFTWARE,
-        };
-        let server = server_info(software, &settings, &errors, executor, true);
+        let protocol = settings.protocol;
+        let server = server_info(protocol.software(), &settings, &errors, executor, true);
         let listeners = listeners
             .into_iter()
             .map(StdListener::into_tokio)
             .collect::<io::Result<Vec<_>>>()?;
-        let shared = Arc::new(Shared {
-            app: Arc::new(app),
-            config: settings.server.clone(),
-            server,
+        let pipeline = Arc::new(Pipeline {
             access_log: access.clone(),
             request_timeout: settings.request_timeout,
             control: Arc::clone(&control),
-            tokio_files: true,
+            ..Pipeline::new(
+                Arc::new(app),
+                settings.server.clone(),
+                server,
+                protocol.scheme(),
+            )
         });
         let mut signals = super::signals::listen(&WORKER_SIGNALS)?;
         hooks.worker_started(info);
@@ -279,23 +277,7 @@ fn run_async<A: Application>(
                 }
             }
         });
-        let (app, config, server) = (
-            Arc::clone(&shared.app),
-            shared.config.clone(),
-            Arc::clone(&shared.server),
-        );
-        let shutdown = control.token();
-        match settings.protocol {
-            Protocol::Http => {
-                asynchronous::serve(shared, listeners).await;
-                Ok(())
-            }
-            Protocol::Fastcgi => {
-                crate::fastcgi::serve(listeners, app, config, server, shutdown).await
-            }
-            Protocol::Scgi => crate::scgi::serve(listeners, app, config, server, shutdown).await,
-            Protocol::Uwsgi => crate::uwsgi::serve(listeners, app, config, server, shutdown).await,
-        }
+        protocol.run(listeners, pipeline).await
     });
     // Blocking jobs still running (a hung `rgi::blocking` handler) must not keep the process alive.
     runtime.shutdown_background();
@@ -324,14 +306,12 @@ fn run_sync<A: Application>(
         Arc::new(rgi::Inline),
         settings.threads > 1,
     );
-    let shared = Arc::new(Shared {
-        app: Arc::new(app),
-        config: settings.server.clone(),
-        server,
+    let pipeline = Arc::new(Pipeline {
         access_log: access.clone(),
         request_timeout: settings.request_timeout,
         control: Arc::clone(&control),
         tokio_files: false,
+        ..Pipeline::new(Arc::new(app), settings.server.clone(), server, "http")
     });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -340,7 +320,7 @@ fn run_sync<A: Application>(
         let mut signals = super::signals::listen(&WORKER_SIGNALS)?;
         // The start hook runs before the first accept, as in async workers.
         hooks.worker_started(info);
-        let pool = sync::Pool::start(shared, &listeners, settings.threads)?;
+        let pool = sync::Pool::start(pipeline, &listeners, settings.threads)?;
         // The serving threads hold their own duplicates; once they all finish, the listeners close.
         drop(listeners);
         heartbeat.send(b'R');

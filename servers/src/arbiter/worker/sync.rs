@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use rgi::Application;
 use tokio::sync::Notify;
 
-use super::{connection_builder, drain_accept, serve_connection, Connection, Shared};
-use crate::bind::{Listener, Peer, StdListener, Stream};
+use crate::bind::StdListener;
+use crate::pipeline::Pipeline;
 
 /// The serving threads of one sync worker.
 #[derive(Debug)]
@@ -32,14 +32,6 @@ pub(crate) struct Pool {
     handles: Vec<JoinHandle<()>>,
 }
 
-async fn accept_any(listeners: &[Listener]) -> io::Result<(Stream, Peer)> {
-    if let [only] = listeners {
-        return only.accept().await;
-    }
-    let accepts = listeners.iter().map(|l| Box::pin(l.accept()));
-    futures_util::future::select_all(accepts).await.0
-}
-
 impl Pool {
     /// Start `threads` serving threads, each with its own duplicate of every listener.
     ///
@@ -47,7 +39,7 @@ impl Pool {
     ///
     /// When a listener cannot be duplicated or a thread cannot start.
     pub(crate) fn start<A: Application>(
-        shared: Arc<Shared<A>>,
+        pipeline: Arc<Pipeline<A>>,
         listeners: &[StdListener],
         threads: usize,
     ) -> io::Result<Pool> {
@@ -63,15 +55,15 @@ impl Pool {
                 .collect::<io::Result<Vec<_>>>()?;
             let slot = Arc::new(AtomicU64::new(0));
             busy.push(Arc::clone(&slot));
-            let thread_shared = Arc::clone(&shared);
+            let thread_pipeline = Arc::clone(&pipeline);
             let alive_count = Arc::clone(&alive);
             let done_notify = Arc::clone(&done);
             alive.fetch_add(1, Ordering::SeqCst);
             let handle = std::thread::Builder::new()
                 .name(format!("rgi-sync-{n}"))
                 .spawn(move || {
-                    if let Err(e) = serve_thread(thread_shared.clone(), dups, slot, epoch) {
-                        thread_shared
+                    if let Err(e) = serve_thread(thread_pipeline.clone(), dups, slot, epoch) {
+                        thread_pipeline
                             .server
                             .errors
                             .log(format_args!("rgi-worker: serving thread failed: {e}"));
@@ -83,7 +75,7 @@ impl Pool {
                 Ok(h) => handles.push(h),
                 Err(e) => {
                     alive.fetch_sub(1, Ordering::SeqCst);
-                    shared.control.drain();
+                    pipeline.control.drain();
                     return Err(e);
                 }
             }
@@ -132,7 +124,7 @@ impl Pool {
 }
 
 fn serve_thread<A: Application>(
-    shared: Arc<Shared<A>>,
+    pipeline: Arc<Pipeline<A>>,
     listeners: Vec<StdListener>,
     busy: Arc<AtomicU64>,
     epoch: Instant,
@@ -145,34 +137,7 @@ fn serve_thread<A: Application>(
             .into_iter()
             .map(StdListener::into_tokio)
             .collect::<io::Result<Vec<_>>>()?;
-        let builder = connection_builder(&shared.config, false);
-        loop {
-            let accepted = tokio::select! {
-                () = shared.control.drained() => break,
-                accepted = accept_any(&listeners) => accepted,
-            };
-            match accepted {
-                Ok((stream, peer)) => {
-                    let conn = Connection::open(&shared, peer, Some(Arc::clone(&busy)), epoch);
-                    serve_connection(conn, &builder, stream).await;
-                    busy.store(0, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    shared
-                        .server
-                        .errors
-                        .log(format_args!("rgi-worker: accept failed: {e}"));
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }
-        for listener in listeners {
-            for (stream, peer) in drain_accept(listener) {
-                let conn = Connection::open(&shared, peer, Some(Arc::clone(&busy)), epoch);
-                serve_connection(conn, &builder, stream).await;
-                busy.store(0, Ordering::Relaxed);
-            }
-        }
+        crate::http::serve_one_at_a_time(listeners, pipeline, busy, epoch).await;
         Ok(())
     })
 }
