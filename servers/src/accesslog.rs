@@ -20,11 +20,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use clap::ValueEnum;
+use serde::Deserialize;
+
 pub use rgi_middleware::access_log::format::{
     clf_time, rfc3339, AccessFormat, AccessRecord, AtomPiece, FormatError, DEFAULT_FORMAT,
 };
-
-use crate::settings::LogLevel;
 
 /// Where a log goes: `-` (standard output for the access log, standard error for the error log) or
 /// a file path.
@@ -124,6 +125,35 @@ impl LogFile {
             }
         }
         Ok(())
+    }
+}
+
+/// Error-log verbosity (`--log-level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Everything, including each heartbeat-related decision.
+    Debug,
+    /// Worker starts and stops, signals.
+    Info,
+    /// Timeouts, crashed workers.
+    Warning,
+    /// Failures.
+    Error,
+    /// Only what stops the master.
+    Critical,
+}
+
+impl LogLevel {
+    /// The name in log lines (`INFO`).
+    pub fn label(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "DEBUG",
+            LogLevel::Info => "INFO",
+            LogLevel::Warning => "WARNING",
+            LogLevel::Error => "ERROR",
+            LogLevel::Critical => "CRITICAL",
+        }
     }
 }
 

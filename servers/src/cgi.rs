@@ -51,6 +51,7 @@ use crate::gateway;
 use crate::gateway::environ::Split;
 use crate::gateway::response::{self, Head, SendError, Sink};
 use crate::pipeline::Pipeline;
+use crate::report::Report;
 
 /// `SERVER_SOFTWARE` as the application sees it (the web server's own is not passed on).
 pub const SOFTWARE: &str = concat!("rgi-cgi/", env!("CARGO_PKG_VERSION"));
@@ -73,14 +74,21 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Runtime(e) => write!(f, "cgi: cannot start the runtime: {e}"),
-            Error::Write(e) => write!(f, "cgi: writing the response failed: {e}"),
-            Error::Body(e) => write!(f, "cgi: response body failed midway: {e}"),
+            Error::Runtime(_) => f.write_str("cgi: cannot start the runtime"),
+            Error::Write(_) => f.write_str("cgi: writing the response failed"),
+            Error::Body(_) => f.write_str("cgi: response body failed midway"),
         }
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Runtime(e) | Error::Write(e) => Some(e),
+            Error::Body(e) => Some(e.as_ref()),
+        }
+    }
+}
 
 /// Serve the one request described by the process environment and stdin; exit code 0 when the
 /// response was written whole, 1 otherwise (the error goes to stderr).
@@ -92,7 +100,7 @@ pub fn run<A: Application>(app: A, config: &Config) -> ExitCode {
     match serve(app, config, &vars, argv0, io::stdin(), io::stdout()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{}", Report(&e));
             ExitCode::from(1)
         }
     }

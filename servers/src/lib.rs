@@ -42,14 +42,13 @@ mod fd;
 mod gateway;
 pub mod http;
 pub mod launch;
+mod options;
 mod pipeline;
 mod protocol;
+mod report;
 pub mod scgi;
 pub mod settings;
 pub mod uwsgi;
 
-/// CGI meta-variables as (name, value) byte pairs, borrowed from a request's header block (FastCGI
-/// `PARAMS`, an SCGI netstring, a uwsgi vars block), in the order sent.
-pub type Vars<'a> = Vec<(&'a [u8], &'a [u8])>;
-
+pub use crate::gateway::Vars;
 pub use crate::launch::{run, run_from, run_with, Options, Protocol};

@@ -86,7 +86,10 @@ impl WireError for Error {
 /// assert_eq!(vars, [(&b"CONTENT_LENGTH"[..], &b"0"[..]), (&b"SCGI"[..], &b"1"[..])]);
 /// # Ok::<(), rgi_servers::scgi::Error>(())
 /// ```
-pub fn parse_header(buf: &[u8], limit: usize) -> Result<Option<(usize, crate::Vars<'_>)>, Error> {
+pub fn parse_header(
+    buf: &[u8],
+    limit: usize,
+) -> Result<Option<(usize, crate::gateway::Vars<'_>)>, Error> {
     let digits = buf.iter().take_while(|b| b.is_ascii_digit()).count();
     if digits > MAX_LENGTH_DIGITS || buf.first() == Some(&b'0') {
         return Err(Error::BadLength);
@@ -114,7 +117,7 @@ pub fn parse_header(buf: &[u8], limit: usize) -> Result<Option<(usize, crate::Va
     Ok(Some((start + len + 1, vars)))
 }
 
-fn parse_pairs(block: &[u8]) -> Result<crate::Vars<'_>, Error> {
+fn parse_pairs(block: &[u8]) -> Result<crate::gateway::Vars<'_>, Error> {
     let Some(body) = block.strip_suffix(b"\0") else {
         return Err(Error::BadPairs);
     };
@@ -149,7 +152,6 @@ fn parse_pairs(block: &[u8]) -> Result<crate::Vars<'_>, Error> {
 
 /// The SCGI framing, served by the shared one-request-per-connection server.
 pub(crate) static WIRE: Wire<Error> = Wire {
-    tag: "scgi",
     head: Head::Cgi,
     parse: parse_header,
     max_vars: usize::MAX,

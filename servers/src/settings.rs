@@ -53,10 +53,12 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, ValueEnum};
 use serde::Deserialize;
 
+pub use crate::accesslog::LogLevel;
 use crate::accesslog::{AccessFormat, LogTarget, DEFAULT_FORMAT};
 use crate::bind::{Bind, BindOptions};
 use crate::config::Config;
-use crate::launch::{Options, Protocol};
+use crate::options::Options;
+use crate::protocol::Protocol;
 
 /// How a worker process serves requests (`-k`/`--worker-class`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -76,35 +78,6 @@ impl WorkerClass {
         match self {
             WorkerClass::Sync => "sync",
             WorkerClass::Async => "async",
-        }
-    }
-}
-
-/// Error-log verbosity (`--log-level`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogLevel {
-    /// Everything, including each heartbeat-related decision.
-    Debug,
-    /// Worker starts and stops, signals.
-    Info,
-    /// Timeouts, crashed workers.
-    Warning,
-    /// Failures.
-    Error,
-    /// Only what stops the master.
-    Critical,
-}
-
-impl LogLevel {
-    /// The name in log lines (`INFO`).
-    pub fn label(self) -> &'static str {
-        match self {
-            LogLevel::Debug => "DEBUG",
-            LogLevel::Info => "INFO",
-            LogLevel::Warning => "WARNING",
-            LogLevel::Error => "ERROR",
-            LogLevel::Critical => "CRITICAL",
         }
     }
 }
@@ -303,16 +276,12 @@ pub enum SettingsError {
 impl fmt::Display for SettingsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SettingsError::Usage(e) => write!(f, "settings: {}", e.kind()),
-            SettingsError::ReadFile { path, source } => {
-                write!(f, "settings: cannot read {}: {source}", path.display())
+            SettingsError::Usage(_) => f.write_str("invalid command line"),
+            SettingsError::ReadFile { path, .. } => write!(f, "cannot read {}", path.display()),
+            SettingsError::ParseFile { path, .. } => {
+                write!(f, "configuration file {}", path.display())
             }
-            SettingsError::ParseFile { path, source } => {
-                write!(f, "settings: {}: {}", path.display(), source.message())
-            }
-            SettingsError::Invalid { setting, reason } => {
-                write!(f, "settings: {setting}: {reason}")
-            }
+            SettingsError::Invalid { setting, reason } => write!(f, "{setting}: {reason}"),
         }
     }
 }
@@ -842,7 +811,7 @@ mod tests {
         let err = raw(&["-w", "1", "--access-logformat", "%(zz)s"])
             .resolve()
             .unwrap_err();
-        assert!(err.to_string().starts_with("settings: access_log_format"));
+        assert!(err.to_string().starts_with("access_log_format: "));
         let err = raw(&["-k", "sync", "--protocol", "scgi"])
             .resolve()
             .unwrap_err();

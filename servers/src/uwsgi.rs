@@ -75,7 +75,10 @@ impl WireError for Error {
 /// assert_eq!((len, vars), (10, vec![(&b"A"[..], &b"b"[..])]));
 /// # Ok::<(), rgi_servers::uwsgi::Error>(())
 /// ```
-pub fn parse_header(buf: &[u8], limit: usize) -> Result<Option<(usize, crate::Vars<'_>)>, Error> {
+pub fn parse_header(
+    buf: &[u8],
+    limit: usize,
+) -> Result<Option<(usize, crate::gateway::Vars<'_>)>, Error> {
     let Some(&[modifier1, lo, hi, _modifier2]) = buf.first_chunk::<HEADER_LEN>() else {
         return Ok(None);
     };
@@ -114,7 +117,6 @@ fn sized(block: &[u8]) -> Result<(&[u8], &[u8]), Error> {
 
 /// The uwsgi framing, served by the shared one-request-per-connection server.
 pub(crate) static WIRE: Wire<Error> = Wire {
-    tag: "uwsgi",
     head: Head::Http,
     parse: parse_header,
     max_vars: MAX_VARS,

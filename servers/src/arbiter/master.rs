@@ -20,6 +20,7 @@ use super::{
 };
 use crate::accesslog::{ErrorLog, LogFile};
 use crate::bind::{Bind, StdListener};
+use crate::report::Report;
 use crate::settings::{LogLevel, Raw, Settings};
 
 const TICK: Duration = Duration::from_millis(100);
@@ -151,7 +152,7 @@ pub(super) fn run(raw: Raw, settings: Settings, args: Vec<OsString>) -> ExitCode
         Ok(l) => l,
         Err(e) => {
             log.log(LogLevel::Critical, &e);
-            say(format_args!("rgi: {e}"));
+            say(format_args!("rgi: {}", Report(&e)));
             return ExitCode::from(2);
         }
     };

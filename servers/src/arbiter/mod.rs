@@ -45,7 +45,7 @@
 //! configuration error, [`EXIT_CRASH_LOOP`] after a crash loop or a worker boot error.
 //!
 //! Protocols: HTTP with either worker kind; FastCGI, SCGI and uwsgi (`--protocol`) with async
-//! workers. Every protocol answers through the same [pipeline](crate::pipeline), so the access log,
+//! workers. Every protocol answers through the same request pipeline, so the access log,
 //! `--max-requests` and `--request-timeout` behave the same behind nginx's `fastcgi_pass`,
 //! `scgi_pass` and `uwsgi_pass` as over HTTP.
 //!
@@ -67,6 +67,7 @@ use std::time::{Duration, Instant};
 use rgi::Application;
 
 pub use self::signals::Signal;
+use crate::report::Report;
 use crate::settings::{LogLevel, Raw, Settings, SettingsError};
 
 /// Exit code of the master after a crash loop or a worker boot error; also what a worker exits with
@@ -168,25 +169,6 @@ impl Hooks {
             f(info);
         }
     }
-
-    /// Serve `app` as [`crate::run`] does, with these hooks.
-    pub fn run<A: Application>(self, app: A) -> ExitCode {
-        self.run_from(app, std::env::args_os())
-    }
-
-    /// As [`run`](Hooks::run), with explicit arguments (the first is the program name).
-    pub fn run_from<A, I, T>(self, app: A, args: I) -> ExitCode
-    where
-        A: Application,
-        I: IntoIterator<Item = T>,
-        T: Into<OsString> + Clone,
-    {
-        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
-        match take_over(app, &args, &self) {
-            Ok(code) => code,
-            Err(app) => crate::launch::run_from(app, args),
-        }
-    }
 }
 
 /// The launcher's hand-over: run as a worker (when [`WORKER_ENV`] is set) or as the master (when the
@@ -200,7 +182,7 @@ pub(crate) fn take_over<A: Application>(
         let raw = match Raw::parse(args) {
             Ok(raw) => raw,
             Err(e) => {
-                say(format_args!("rgi: worker: {e}"));
+                say(format_args!("rgi: worker: {}", Report(&e)));
                 return Ok(ExitCode::from(EXIT_BOOT_ERROR as u8));
             }
         };
@@ -226,7 +208,7 @@ pub(crate) fn take_over<A: Application>(
             return Ok(ExitCode::SUCCESS);
         }
         Err(e) => {
-            say(format_args!("rgi: {e}"));
+            say(format_args!("rgi: {}", Report(&e)));
             return Ok(ExitCode::from(2));
         }
     };
@@ -236,7 +218,7 @@ pub(crate) fn take_over<A: Application>(
     let settings = match raw.resolve() {
         Ok(s) => s,
         Err(e) => {
-            say(format_args!("rgi: {e}"));
+            say(format_args!("rgi: {}", Report(&e)));
             return Ok(ExitCode::from(2));
         }
     };
@@ -308,19 +290,14 @@ pub enum StartError {
 impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StartError::Settings(e) => write!(f, "arbiter: {e}"),
+            // Transparent: the settings error says what is wrong.
+            StartError::Settings(e) => fmt::Display::fmt(e, f),
             StartError::Environment { variable, value } => {
-                write!(f, "arbiter: malformed {variable}={value:?}")
+                write!(f, "malformed {variable}={value:?}")
             }
-            StartError::Listen { bind, source } => {
-                write!(f, "arbiter: cannot listen on {bind}: {source}")
-            }
-            StartError::Descriptor { fd, source } => {
-                write!(f, "arbiter: inherited descriptor {fd}: {source}")
-            }
-            StartError::Log { target, source } => {
-                write!(f, "arbiter: cannot open log {target}: {source}")
-            }
+            StartError::Listen { bind, .. } => write!(f, "cannot listen on {bind}"),
+            StartError::Descriptor { fd, .. } => write!(f, "inherited descriptor {fd}"),
+            StartError::Log { target, .. } => write!(f, "cannot open log {target}"),
         }
     }
 }
@@ -328,7 +305,7 @@ impl fmt::Display for StartError {
 impl std::error::Error for StartError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            StartError::Settings(e) => Some(e),
+            StartError::Settings(e) => e.source(),
             StartError::Environment { .. } => None,
             StartError::Listen { source, .. }
             | StartError::Descriptor { source, .. }

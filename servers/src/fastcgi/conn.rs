@@ -43,6 +43,7 @@ use crate::gateway::oneshot::LINGER;
 use crate::gateway::response::{self, Head, SendError, Sink};
 use crate::pipeline::control::DRAIN_LINGER;
 use crate::pipeline::Pipeline;
+use crate::report::Report;
 
 /// Records of `STDIN` (or `DATA`) a request may have queued, unread by its application: with
 /// ≤ 64 KiB per record, at most 256 KiB per request.
@@ -581,7 +582,7 @@ impl<A: Application> Request<A> {
             Err(e @ SendError::Body(_)) => {
                 // FastCGI can only say "truncated" by closing the connection without END_REQUEST:
                 // the web server then aborts the client's response instead of completing it.
-                errors.log(format_args!("fastcgi: request {id}: {e}"));
+                errors.log(format_args!("fastcgi: request {id}: {}", Report(&e)));
                 close.cancel();
             }
         }

@@ -22,7 +22,7 @@
 //! connection without `END_REQUEST` instead: that is the only way FastCGI can tell the web server a
 //! response is truncated. When the server drains (a graceful stop, a reload, `--max-requests`), a
 //! request that still arrives on an open connection is served and the connection closed after it;
-//! an idle kept connection is closed after [`DRAIN_LINGER`](crate::arbiter::DRAIN_LINGER). Application
+//! an idle kept connection is closed after 2 s (`DRAIN_LINGER`). Application
 //! errors are answered with the status
 //! [`rgi::convert::error_response`] picks and logged to the request's `STDERR`; panics become 500.
 //!
@@ -44,8 +44,8 @@
 //! multiplexes uploads; nginx never multiplexes (one request per connection, request id 1), and
 //! neither does lighttpd or Apache.
 //!
-//! Served by [`Protocol::Fastcgi`](crate::Protocol) (`--protocol fastcgi`), which shows how to run
-//! it inside a program of your own.
+//! Served by `rgi_servers::Protocol::Fastcgi` (`--protocol fastcgi`), whose `serve` shows how to
+//! run it inside a program of your own.
 
 mod conn;
 pub mod record;
@@ -62,6 +62,7 @@ use crate::bind::Listener;
 use crate::gateway;
 use crate::pipeline::accept::{self, Admission};
 use crate::pipeline::Pipeline;
+use crate::report::Report;
 
 pub use self::record::RecordError;
 
@@ -81,8 +82,9 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // Transparent: the record error says what is wrong.
             Error::Record(e) => fmt::Display::fmt(e, f),
-            Error::Io(e) => write!(f, "fastcgi: connection failed: {e}"),
+            Error::Io(_) => f.write_str("fastcgi: connection failed"),
         }
     }
 }
@@ -90,7 +92,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Record(e) => Some(e),
+            Error::Record(e) => e.source(),
             Error::Io(e) => Some(e),
         }
     }
@@ -177,29 +179,21 @@ async fn serve_allowing<A: Application>(
         requests: Arc::new(Semaphore::new(config.max_requests.max(1))),
         pipeline: Arc::clone(&pipeline),
     });
-    accept::serve(
-        listeners,
-        admission,
-        Arc::clone(&pipeline.control),
-        pipeline.server.errors.clone(),
-        "fastcgi",
-        config.graceful_timeout,
-        move |stream, _peer| {
-            let shared = Arc::clone(&shared);
-            async move {
-                match conn::serve_conn(stream, Arc::clone(&shared)).await {
-                    // The web server dropped the connection: its way of aborting (§5.4).
-                    Err(Error::Io(e))
-                        if matches!(
-                            e.kind(),
-                            io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
-                        ) => {}
-                    Err(e) => shared.pipeline.server.errors.log(e),
-                    Ok(()) => {}
-                }
+    accept::serve(listeners, admission, &pipeline, move |stream, _peer| {
+        let shared = Arc::clone(&shared);
+        async move {
+            match conn::serve_conn(stream, Arc::clone(&shared)).await {
+                // The web server dropped the connection: its way of aborting (§5.4).
+                Err(Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+                    ) => {}
+                Err(e) => shared.pipeline.server.errors.log(Report(&e)),
+                Ok(()) => {}
             }
-        },
-    )
+        }
+    })
     .await;
     Ok(())
 }

@@ -214,7 +214,7 @@ pub fn unknown_type_body(kind: u8) -> [u8; 8] {
 /// # Errors
 ///
 /// [`RecordError::TruncatedPair`] when a length or a name or value runs past the end.
-pub fn decode_pairs(mut data: &[u8]) -> Result<crate::Vars<'_>, RecordError> {
+pub fn decode_pairs(mut data: &[u8]) -> Result<crate::gateway::Vars<'_>, RecordError> {
     let mut pairs = Vec::new();
     while !data.is_empty() {
         let (name_len, rest) = decode_length(data)?;

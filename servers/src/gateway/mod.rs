@@ -17,6 +17,10 @@ use crate::pipeline::log::{Arrival, Unlogged};
 use crate::pipeline::{plain, Pipeline};
 use environ::Split;
 
+/// CGI meta-variables as (name, value) byte pairs, borrowed from a request's header block (FastCGI
+/// `PARAMS`, an SCGI netstring, a uwsgi vars block), in the order sent.
+pub type Vars<'a> = Vec<(&'a [u8], &'a [u8])>;
+
 /// A response decided by the pipeline, ready for the transport to write.
 #[derive(Debug)]
 pub(crate) struct Answer {

@@ -19,6 +19,7 @@ use super::Answer;
 use crate::bind::{Listener, Stream};
 use crate::pipeline::accept::{self, Admission};
 use crate::pipeline::{plain, Pipeline};
+use crate::report::Report;
 
 /// A header that breaks its protocol; answered with [`status`](WireError::status), then closed.
 pub(crate) trait WireError: std::fmt::Display {
@@ -37,8 +38,6 @@ pub(crate) type Parsed<'a> = (usize, Vec<(&'a [u8], &'a [u8])>);
 /// response head written.
 #[derive(Debug)]
 pub(crate) struct Wire<E> {
-    /// `scgi`, `uwsgi`: the log prefix.
-    pub(crate) tag: &'static str,
     /// The response head's format.
     pub(crate) head: Head,
     /// The header-block parser.
@@ -63,18 +62,10 @@ pub(crate) async fn serve<A: Application, E: WireError + Send + 'static>(
         allowed: None,
     };
     let handler = Arc::clone(&pipeline);
-    accept::serve(
-        listeners,
-        admission,
-        Arc::clone(&pipeline.control),
-        pipeline.server.errors.clone(),
-        wire.tag,
-        pipeline.config.graceful_timeout,
-        move |stream, _peer| {
-            let pipeline = Arc::clone(&handler);
-            async move { serve_one(&pipeline, wire, stream).await }
-        },
-    )
+    accept::serve(listeners, admission, &pipeline, move |stream, _peer| {
+        let pipeline = Arc::clone(&handler);
+        async move { serve_one(&pipeline, wire, stream).await }
+    })
     .await;
     Ok(())
 }
@@ -132,7 +123,7 @@ async fn serve_one<A: Application, E: WireError>(
             pipeline
                 .server
                 .errors
-                .log(format_args!("{}: {e}", wire.tag));
+                .log(format_args!("{}: {}", pipeline.tag, Report(&e)));
         }
     }
     let _ = wr.0.shutdown().await;

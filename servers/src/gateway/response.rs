@@ -52,8 +52,17 @@ pub(crate) enum SendError {
 impl std::fmt::Display for SendError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            SendError::Write(e) => write!(f, "writing the response failed: {e}"),
-            SendError::Body(e) => write!(f, "response body failed midway: {e}"),
+            SendError::Write(_) => f.write_str("writing the response failed"),
+            SendError::Body(_) => f.write_str("response body failed midway"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SendError::Write(e) => Some(e),
+            SendError::Body(e) => Some(e.as_ref()),
         }
     }
 }

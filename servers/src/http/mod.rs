@@ -21,9 +21,9 @@
 //! from a client gone for good, so a client that disconnects while the application is still working
 //! is noticed when the response is written (its future is dropped then), not at once.
 //!
-//! Two ways to serve, both through the same [pipeline](crate::pipeline) (limits, panics, the
+//! Two ways to serve, both through the same request pipeline (limits, panics, the
 //! per-request deadline, the access log, request counting) and the same connection code
-//! ([`conn`]): any number of keep-alive connections on a multi-thread runtime (the launcher, the
+//! (`conn`): any number of keep-alive connections on a multi-thread runtime (the launcher, the
 //! arbiter's `async` workers), or one connection at a time with keep-alive off (each serving thread
 //! of the arbiter's `sync` workers). Once the server drains, each open connection's next response
 //! carries `Connection: close`.
@@ -63,10 +63,7 @@ pub(crate) async fn serve<A: Application>(
     accept::serve(
         listeners,
         Admission::default(),
-        Arc::clone(&pipeline.control),
-        pipeline.server.errors.clone(),
-        "http",
-        pipeline.config.graceful_timeout,
+        &pipeline,
         move |stream, peer| {
             let conn = Connection::open(&handler, peer, None, epoch);
             let builder = Arc::clone(&builder);
@@ -93,21 +90,13 @@ pub(crate) async fn serve_one_at_a_time<A: Application>(
         max_connections: Some(1),
         allowed: None,
     };
-    accept::serve(
-        listeners,
-        one,
-        Arc::clone(&pipeline.control),
-        pipeline.server.errors.clone(),
-        "http",
-        pipeline.config.graceful_timeout,
-        move |stream, peer| {
-            let conn = Connection::open(&handler, peer, Some(Arc::clone(&busy)), epoch);
-            let (builder, busy) = (Arc::clone(&builder), Arc::clone(&busy));
-            async move {
-                conn::serve_connection(conn, &builder, stream).await;
-                busy.store(0, Ordering::Relaxed);
-            }
-        },
-    )
+    accept::serve(listeners, one, &pipeline, move |stream, peer| {
+        let conn = Connection::open(&handler, peer, Some(Arc::clone(&busy)), epoch);
+        let (builder, busy) = (Arc::clone(&builder), Arc::clone(&busy));
+        async move {
+            conn::serve_connection(conn, &builder, stream).await;
+            busy.store(0, Ordering::Relaxed);
+        }
+    })
     .await;
 }

@@ -8,11 +8,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rgi::Errors;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
-use super::control::Control;
+use super::Pipeline;
 use crate::bind::{Listener, Peer, Stream};
 
 /// What an accept loop lets in.
@@ -24,31 +23,30 @@ pub(crate) struct Admission {
     pub(crate) allowed: Option<Arc<Vec<IpAddr>>>,
 }
 
-/// Accept on every listener and run `handle` for each connection until `control` drains; then
-/// answer what is already queued, close the listeners, and wait for open connections at most
-/// `graceful_timeout`. Accept errors (EMFILE, ECONNABORTED…) are logged to `errors` with `tag`.
+/// Accept on every listener and run `handle` for each connection until `pipeline` drains; then
+/// answer what is already queued, close the listeners, and wait for open connections at most the
+/// graceful timeout. Accept errors (EMFILE, ECONNABORTED…) are logged with the pipeline's tag.
 ///
 /// `handle` is called in the accept loop, before the connection's task first runs: what it
 /// allocates for the connection's lifetime lands next to the task, not among request buffers.
-pub(crate) async fn serve<H, F>(
+pub(crate) async fn serve<A, H, F>(
     listeners: Vec<Listener>,
     admission: Admission,
-    control: Arc<Control>,
-    errors: Errors,
-    tag: &'static str,
-    graceful_timeout: Duration,
+    pipeline: &Pipeline<A>,
     handle: H,
 ) where
     H: Fn(Stream, Peer) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
+    let (control, errors, tag) = (&pipeline.control, &pipeline.server.errors, pipeline.tag);
+    let graceful_timeout = pipeline.config.graceful_timeout;
     let tracker = TaskTracker::new();
     let permits = admission
         .max_connections
         .map(|n| Arc::new(Semaphore::new(n.max(1))));
     let mut loops = tokio::task::JoinSet::new();
     for listener in listeners {
-        let (tracker, permits, control) = (tracker.clone(), permits.clone(), Arc::clone(&control));
+        let (tracker, permits, control) = (tracker.clone(), permits.clone(), Arc::clone(control));
         let (allowed, errors, handle) = (admission.allowed.clone(), errors.clone(), handle.clone());
         loops.spawn(async move {
             let admit = |stream: Stream, peer: Peer, permit: Option<OwnedSemaphorePermit>| {

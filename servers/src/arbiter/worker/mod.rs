@@ -21,6 +21,7 @@ use super::{say, Hooks, Signal, StartError, WorkerInfo, EXIT_BOOT_ERROR};
 use crate::accesslog::{AccessLog, ErrorLog, ErrorLogSink, LogFile};
 use crate::bind::StdListener;
 use crate::pipeline::{Control, Pipeline};
+use crate::report::Report;
 use crate::settings::{LogLevel, Raw, Settings, WorkerClass};
 
 struct Heartbeat(UnixStream);
@@ -110,8 +111,9 @@ pub(super) fn run<A: Application>(app: A, raw: &Raw, spec: &str, hooks: &Hooks) 
         Ok(b) => b,
         Err(e) => {
             say(format_args!(
-                "rgi: worker {}: cannot boot: {e}",
-                std::process::id()
+                "rgi: worker {}: cannot boot: {}",
+                std::process::id(),
+                Report(&e)
             ));
             return ExitCode::from(EXIT_BOOT_ERROR as u8);
         }
