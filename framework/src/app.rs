@@ -10,6 +10,7 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 use http::{header, Extensions, HeaderValue, Method, StatusCode};
 use rgi::{Application, Environ, Reply, StartResponse};
+use rgi_middleware::session::{Csrf, CsrfRejection};
 
 use crate::extract::Request;
 use crate::pattern::encode_path;
@@ -167,6 +168,7 @@ pub struct App {
     error_handlers: HashMap<StatusCode, ErrorHandler>,
     trailing_slash: TrailingSlash,
     limits: Limits,
+    csrf: Option<Csrf>,
 }
 
 impl fmt::Debug for App {
@@ -195,6 +197,7 @@ impl App {
             error_handlers: HashMap::new(),
             trailing_slash: TrailingSlash::default(),
             limits: Limits::default(),
+            csrf: None,
         }
     }
 
@@ -268,6 +271,31 @@ impl App {
         self
     }
 
+    /// Check unsafe requests (`POST`, `PUT`, `PATCH`, `DELETE`…) for the session's CSRF token with
+    /// `csrf` once they are routed: an unknown path is `404` and a method the route does not take
+    /// `405`, as in Flask-WTF, and only a request a handler would run is `403` without the token.
+    /// Needs [`SessionLayer`](rgi_middleware::session::SessionLayer) around the built [`Site`];
+    /// templates get `csrf_token` and `csrf_field` as with the [`Csrf`] layer. A refusal goes
+    /// through [`error_handler`](App::error_handler) for its status (`403`, `413`, `400`, `500`).
+    ///
+    /// ```
+    /// use rgi::ApplicationExt;
+    /// use rgi_framework::{post, App};
+    /// use rgi_middleware::session::{Csrf, Keys, SessionLayer};
+    ///
+    /// async fn sign() -> &'static str { "signed" }
+    /// let site = App::new().route("/sign", post(sign)).csrf(Csrf::new()).build().unwrap();
+    /// let sessions = SessionLayer::builder().keys(Keys::ephemeral().unwrap()).build().unwrap();
+    /// let client = rgi::testing::TestClient::new(site.layer(sessions));
+    /// assert_eq!(client.post("/sign").send_blocking().status(), 403); // no token
+    /// assert_eq!(client.delete("/sign").send_blocking().status(), 405); // routed first
+    /// assert_eq!(client.post("/nowhere").send_blocking().status(), 404);
+    /// ```
+    pub fn csrf(mut self, csrf: Csrf) -> Self {
+        self.csrf = Some(csrf);
+        self
+    }
+
     /// Check every route and build the application.
     ///
     /// # Errors
@@ -301,6 +329,7 @@ impl App {
                 error_handlers: self.error_handlers,
                 trailing_slash: self.trailing_slash,
                 limits: self.limits,
+                csrf: self.csrf,
             }),
         })
     }
@@ -337,6 +366,7 @@ pub(crate) struct Shared {
     error_handlers: HashMap<StatusCode, ErrorHandler>,
     trailing_slash: TrailingSlash,
     pub(crate) limits: Limits,
+    csrf: Option<Csrf>,
 }
 
 /// A built application: an [`rgi::Application`], so it runs under every RGI server and inside any
@@ -429,6 +459,11 @@ impl Site {
             let error = Error::status_only(StatusCode::METHOD_NOT_ALLOWED);
             return (error.into_response(), Some(allow));
         };
+        if let Some(csrf) = &shared.csrf {
+            if let Err(rejection) = csrf.verify(&mut environ).await {
+                return (csrf_refusal(&rejection), None);
+            }
+        }
         let request = Request {
             environ,
             params,
@@ -439,6 +474,15 @@ impl Site {
             response.unwrap_or_else(|_| Error::internal("the handler panicked").into_response());
         (response, None)
     }
+}
+
+/// The CSRF check's page, carrying an [`Error`] of its status for the error handlers and the log.
+fn csrf_refusal(rejection: &CsrfRejection) -> Response {
+    let status = rejection.status();
+    let mut response = Response::with_type("text/html; charset=utf-8", rejection.page());
+    *response.status_mut() = status;
+    response.error = Some(Box::new(Error::new(status, "the CSRF check failed")));
+    response
 }
 
 /// Redirect to `path` under the environ's mount point, keeping the query: `301` for `GET`/`HEAD`,

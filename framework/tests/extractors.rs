@@ -6,6 +6,7 @@ use rgi::testing::{TestClient, TestResponse};
 use rgi_framework::{
     get, post, App, Cookies, Error, Form, Json, Limits, Multipart, Path, Query, Site, State,
 };
+use rgi_middleware::session::{Keys, SessionLayer, SessionMiddleware};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize, serde::Serialize)]
@@ -414,10 +415,24 @@ fn multipart_extractor() {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{}", r.text());
 }
 
+/// `site` behind a session layer with a fresh key.
+fn with_sessions(site: Site) -> TestClient<SessionMiddleware<Site>> {
+    let sessions = SessionLayer::builder()
+        .keys(Keys::ephemeral().unwrap())
+        .build()
+        .unwrap();
+    TestClient::new(rgi::ApplicationExt::layer(site, sessions))
+}
+
+/// The `name=value` of the session cookie `response` sets.
+fn session_cookie(response: &TestResponse) -> String {
+    let set = response.header("set-cookie").expect("a session cookie");
+    set.split(';').next().unwrap().to_owned()
+}
+
 #[test]
 fn session_extractors_need_the_session_layer() {
-    use rgi::ApplicationExt;
-    use rgi_middleware::session::{Keys, Session, SessionLayer};
+    use rgi_middleware::session::Session;
     async fn count(session: Session) -> Result<String, Error> {
         let n: u32 = session.get("n")?.unwrap_or(0);
         session.insert("n", &(n + 1))?;
@@ -436,20 +451,10 @@ fn session_extractors_need_the_session_layer() {
         bare.errors()
     );
 
-    let layer = SessionLayer::builder()
-        .keys(Keys::ephemeral().unwrap())
-        .build()
-        .unwrap();
-    let client = TestClient::new(site.layer(layer));
+    let client = with_sessions(site);
     let first = client.get("/").send_blocking();
     assert_eq!(first.text(), "0");
-    let cookie = first
-        .header("set-cookie")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = session_cookie(&first);
     assert_eq!(
         client
             .get("/")
@@ -457,5 +462,58 @@ fn session_extractors_need_the_session_layer() {
             .send_blocking()
             .text(),
         "1"
+    );
+}
+
+#[test]
+fn csrf_is_checked_after_routing() {
+    use rgi_middleware::session::{Csrf, CsrfToken};
+    async fn form(token: CsrfToken) -> String {
+        token.to_string()
+    }
+    async fn sign(Form(body): Form<std::collections::HashMap<String, String>>) -> String {
+        format!("signed by {}", body["name"])
+    }
+    let site = App::new()
+        .route("/form", get(form))
+        .route("/sign", post(sign))
+        .csrf(Csrf::new())
+        .error_handler(StatusCode::FORBIDDEN, |_| "custom refusal")
+        .build()
+        .unwrap();
+    let client = with_sessions(site);
+    let page = client.get("/form").send_blocking();
+    let token = page.text();
+    let cookie = session_cookie(&page);
+    let post = |body: String| {
+        client
+            .post("/sign")
+            .header("cookie", cookie.as_str())
+            .header("content-type", FORM)
+            .body(body)
+            .send_blocking()
+    };
+    check(
+        post(format!("name=ada&csrf_token={token}")),
+        200,
+        "signed by ada",
+    );
+    // A wrong token is refused through the application's handler for 403.
+    check(
+        post(format!("name=eve&csrf_token={token}x")),
+        403,
+        "custom refusal",
+    );
+    // Routing answers first: a method the route does not take, a path no route has.
+    let put = client
+        .put("/sign")
+        .header("cookie", cookie.as_str())
+        .send_blocking();
+    assert_eq!(put.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(put.header("allow"), Some("OPTIONS, POST"));
+    check(
+        client.post("/nowhere").send_blocking(),
+        404,
+        "404 Not Found",
     );
 }

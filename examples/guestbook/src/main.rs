@@ -1,7 +1,7 @@
-//! `examples/guestbook-raw` on `rgi-framework`, in Flask's shape, plus sessions, a flash and CSRF.
-//! Entries live in process memory (lost on restart; under CGI, after each request); set
-//! `RGI_SECRET_KEYS` so every process opens the session cookie. CSRF runs before routing: an
-//! unsafe method without the form's token is `403` even where the router would answer `405`.
+//! `examples/guestbook-raw` on `rgi-framework`, in Flask's shape, plus sessions, a flash and CSRF
+//! (checked after routing: a wrong path or method is `404`/`405` first). Entries live in process
+//! memory (lost on restart; under CGI, after each request); set `RGI_SECRET_KEYS` so that every
+//! process opens the session cookie.
 
 use std::sync::Arc;
 
@@ -68,8 +68,9 @@ fn main() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
         .route("/entries.json", get(entries))
         .name("entries")
         .state(Book::default())
+        .csrf(Csrf::new())
         .templates(Templates::from_sources([("index.html", page)])?)
         .build()?;
     let sessions = SessionLayer::builder().build()?;
-    Ok(rgi_servers::run(site.layer(Csrf::new()).layer(sessions)))
+    Ok(rgi_servers::run(site.layer(sessions)))
 }

@@ -11,6 +11,11 @@
 //!
 //! Pages get the token with [`CsrfToken::from_environ`] (made on first use, so only visitors shown a
 //! form get a session) and put [`CsrfToken::hidden_input`] in their forms.
+//!
+//! As a layer, `Csrf` sees every request before the application routes it, so an unsafe method
+//! without the token is `403` even on a path the application would answer `404` or `405`. A
+//! framework that routes first can call [`Csrf::verify`] itself after routing (rgi-framework's
+//! `App::csrf` does), answering unknown paths and methods first, as Flask-WTF's `CSRFProtect` does.
 
 use std::fmt;
 use std::sync::Arc;
@@ -183,26 +188,112 @@ enum Refusal {
     NoSession,
 }
 
+/// A request [`Csrf::verify`] refused: `403` (no token or the wrong one), `413` (a form over
+/// [`Csrf::max_form_bytes`]), `400` (a form that cannot be read) or `500` (no session layer).
+pub struct CsrfRejection {
+    refusal: Refusal,
+}
+
+impl CsrfRejection {
+    /// The status to answer with.
+    pub fn status(&self) -> StatusCode {
+        match self.refusal {
+            Refusal::Token(_) => StatusCode::FORBIDDEN,
+            Refusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Refusal::BadBody(_) => StatusCode::BAD_REQUEST,
+            Refusal::NoSession => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A short HTML page that says what went wrong (the body the layer answers with).
+    pub fn page(&self) -> String {
+        let message = match &self.refusal {
+            Refusal::Token(_) => "The form's security token is missing or does not match. Reload \
+                                  the page and submit the form again."
+                .to_owned(),
+            Refusal::TooLarge => "The form is too large.".to_owned(),
+            Refusal::BadBody(why) => format!("The form could not be read: {why}."),
+            Refusal::NoSession => "Server misconfiguration.".to_owned(),
+        };
+        let status = self.status();
+        let reason = status.canonical_reason().unwrap_or("");
+        format!(
+            "<!doctype html>\n<title>{code} {reason}</title>\n<h1>{code} {reason}</h1>\n<p>{}</p>\n",
+            escape(&message),
+            code = status.as_u16()
+        )
+    }
+
+    /// Answer the request with [`status`](CsrfRejection::status) and [`page`](CsrfRejection::page).
+    ///
+    /// # Errors
+    ///
+    /// As [`StartResponse::respond`].
+    pub fn respond(self, start: StartResponse) -> Reply {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        Ok(start.respond(self.status(), headers, self.page())?)
+    }
+}
+
+impl fmt::Debug for CsrfRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CsrfRejection")
+            .field("status", &self.status())
+            .finish()
+    }
+}
+
 impl<A: Application> Application for CsrfMiddleware<A> {
     async fn call(&self, mut environ: Environ, start: StartResponse) -> Reply {
-        environ
-            .extensions_mut()
-            .insert(FieldName(self.config.field.clone()));
-        let safe = matches!(
-            *environ.method(),
-            Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
-        );
-        if safe || self.config.is_exempt(environ.path_info()) {
-            return self.inner.call(environ, start).await;
-        }
-        match self.check(&mut environ).await {
+        match self.config.verify(&mut environ).await {
             Ok(()) => self.inner.call(environ, start).await,
-            Err(refusal) => refuse(&environ, start, refusal),
+            Err(rejection) => rejection.respond(start),
         }
     }
 }
 
-impl<A> CsrfMiddleware<A> {
+impl Csrf {
+    /// What the layer does before calling the application, for a framework that checks after
+    /// routing (so that an unknown path or method is answered `404`/`405` first, as Flask-WTF
+    /// does): lets `GET`, `HEAD`, `OPTIONS`, `TRACE` and the exempt paths through, and checks the
+    /// token of any other request. The field name is recorded in the environ for
+    /// [`CsrfToken::field`]; a form body that was read is put back. Refusals of a token are
+    /// logged to `rgi.errors` (one line, naming the method and path).
+    ///
+    /// # Errors
+    ///
+    /// A [`CsrfRejection`] to answer with.
+    pub async fn verify(&self, environ: &mut Environ) -> Result<(), CsrfRejection> {
+        environ
+            .extensions_mut()
+            .insert(FieldName(self.field.clone()));
+        let safe = matches!(
+            *environ.method(),
+            Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+        );
+        if safe || self.is_exempt(environ.path_info()) {
+            return Ok(());
+        }
+        let checked = self.check(environ).await;
+        if let Err(Refusal::Token(why)) = &checked {
+            let path = String::from_utf8_lossy(environ.path_info());
+            environ.errors().log(format_args!(
+                "rgi csrf: refused {} {path}: CSRF token {why}",
+                environ.method()
+            ));
+        }
+        if let Err(Refusal::NoSession) = &checked {
+            environ
+                .errors()
+                .log("rgi csrf: no session: install SessionLayer outside (before) Csrf");
+        }
+        checked.map_err(|refusal| CsrfRejection { refusal })
+    }
+
     async fn check(&self, environ: &mut Environ) -> Result<(), Refusal> {
         let session = Session::from_environ(environ).ok_or(Refusal::NoSession)?;
         let expected = session.get::<String>(KEY).ok().flatten();
@@ -241,7 +332,7 @@ impl<A> CsrfMiddleware<A> {
         };
         let body = self.read_body(environ).await?;
         environ.set_input(Input::from_bytes(body.clone()));
-        let field = &*self.config.field;
+        let field = &*self.field;
         if !multipart {
             return Ok(form_urlencoded::parse(&body)
                 .find(|(name, _)| name == field)
@@ -269,7 +360,7 @@ impl<A> CsrfMiddleware<A> {
 
     /// The whole request body, at most `max_form_bytes`.
     async fn read_body(&self, environ: &mut Environ) -> Result<Bytes, Refusal> {
-        let limit = self.config.max_form_bytes;
+        let limit = self.max_form_bytes;
         if environ
             .content_length()
             .is_some_and(|len| len > limit as u64)
@@ -287,53 +378,6 @@ impl<A> CsrfMiddleware<A> {
         }
         Ok(body.freeze())
     }
-}
-
-fn refuse(environ: &Environ, start: StartResponse, refusal: Refusal) -> Reply {
-    let path = String::from_utf8_lossy(environ.path_info());
-    let (status, message) = match refusal {
-        Refusal::Token(why) => {
-            environ.errors().log(format_args!(
-                "rgi csrf: refused {} {path}: CSRF token {why}",
-                environ.method()
-            ));
-            (
-                StatusCode::FORBIDDEN,
-                "The form's security token is missing or does not match. Reload the page and \
-                 submit the form again."
-                    .to_owned(),
-            )
-        }
-        Refusal::TooLarge => (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "The form is too large.".to_owned(),
-        ),
-        Refusal::BadBody(why) => (
-            StatusCode::BAD_REQUEST,
-            format!("The form could not be read: {why}."),
-        ),
-        Refusal::NoSession => {
-            environ
-                .errors()
-                .log("rgi csrf: no session: install SessionLayer outside (before) Csrf");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Server misconfiguration.".to_owned(),
-            )
-        }
-    };
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    let reason = status.canonical_reason().unwrap_or("");
-    let page = format!(
-        "<!doctype html>\n<title>{code} {reason}</title>\n<h1>{code} {reason}</h1>\n<p>{}</p>\n",
-        escape(&message),
-        code = status.as_u16()
-    );
-    Ok(start.respond(status, headers, page)?)
 }
 
 fn escape(text: &str) -> String {

@@ -35,7 +35,9 @@ mod layer;
 mod seal;
 pub mod store;
 
-pub use self::csrf::{Csrf, CsrfMiddleware, CsrfToken, CSRF_HEADER, DEFAULT_CSRF_FIELD};
+pub use self::csrf::{
+    Csrf, CsrfMiddleware, CsrfRejection, CsrfToken, CSRF_HEADER, DEFAULT_CSRF_FIELD,
+};
 pub use self::flash::{Flash, FlashMessage};
 pub use self::handle::{Session, SessionData, SessionValueError};
 pub use self::keys::{KeyError, Keys, SecretConfig};
