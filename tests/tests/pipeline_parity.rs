@@ -27,8 +27,10 @@ const THREADS: usize = 4;
 /// `--max-requests` and `--max-requests-jitter`.
 const MAX_REQUESTS: usize = 20;
 const JITTER: usize = 5;
-/// Connections a draining worker may still answer: those the kernel had queued for it.
-const QUEUED_SLACK: usize = THREADS;
+/// Requests a worker may still answer past its limit: each client thread's request in flight
+/// when the worker began to drain, and each thread's next one if it reached the kernel's queue
+/// while the worker was taking what was queued there (it takes the queue until it is empty).
+const QUEUED_SLACK: usize = 2 * THREADS;
 
 fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());

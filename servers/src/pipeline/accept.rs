@@ -4,6 +4,7 @@
 //! graceful timeout to finish.
 
 use std::future::Future;
+use std::io;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +24,8 @@ pub(crate) struct Admission {
     pub(crate) allowed: Option<Arc<Vec<IpAddr>>>,
 }
 
-/// Accept on every listener and run `handle` for each connection until `pipeline` drains; then
+/// Accept on every listener (one loop for all, so that a connection limit of one serves whichever
+/// listener has a client) and run `handle` for each connection until `pipeline` drains; then
 /// answer what is already queued, close the listeners, and wait for open connections at most the
 /// graceful timeout. Accept errors (EMFILE, ECONNABORTED…) are logged with the pipeline's tag.
 ///
@@ -35,7 +37,7 @@ pub(crate) async fn serve<A, H, F>(
     pipeline: &Pipeline<A>,
     handle: H,
 ) where
-    H: Fn(Stream, Peer) -> F + Clone + Send + Sync + 'static,
+    H: Fn(Stream, Peer) -> F + Send + Sync,
     F: Future<Output = ()> + Send + 'static,
 {
     let (control, errors, tag) = (&pipeline.control, &pipeline.server.errors, pipeline.tag);
@@ -44,56 +46,56 @@ pub(crate) async fn serve<A, H, F>(
     let permits = admission
         .max_connections
         .map(|n| Arc::new(Semaphore::new(n.max(1))));
-    let mut loops = tokio::task::JoinSet::new();
-    for listener in listeners {
-        let (tracker, permits, control) = (tracker.clone(), permits.clone(), Arc::clone(control));
-        let (allowed, errors, handle) = (admission.allowed.clone(), errors.clone(), handle.clone());
-        loops.spawn(async move {
-            let admit = |stream: Stream, peer: Peer, permit: Option<OwnedSemaphorePermit>| {
-                if let (Some(allowed), Some(remote)) = (&allowed, peer.remote) {
-                    if !allowed.contains(&remote.ip()) {
-                        errors.log(format_args!(
-                            "{tag}: connection from {remote} refused (not in FCGI_WEB_SERVER_ADDRS)"
-                        ));
-                        return;
-                    }
-                }
-                let connection = handle(stream, peer);
-                tracker.spawn(async move {
-                    connection.await;
-                    drop(permit);
-                });
-            };
-            loop {
-                let permit = match &permits {
-                    None => None,
-                    Some(permits) => tokio::select! {
-                        () = control.drained() => break,
-                        permit = Arc::clone(permits).acquire_owned() => match permit {
-                            Ok(permit) => Some(permit),
-                            Err(_) => break,
-                        },
-                    },
-                };
-                let accepted = tokio::select! {
-                    () = control.drained() => break,
-                    accepted = listener.accept() => accepted,
-                };
-                match accepted {
-                    Ok((stream, peer)) => admit(stream, peer, permit),
-                    Err(e) => {
-                        // Transient: back off briefly instead of spinning.
-                        errors.log(format_args!("{tag}: accept failed: {e}"));
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                }
+    let admit = |stream: Stream, peer: Peer, permit: Option<OwnedSemaphorePermit>| {
+        if let (Some(allowed), Some(remote)) = (&admission.allowed, peer.remote) {
+            if !allowed.contains(&remote.ip()) {
+                errors.log(format_args!(
+                    "{tag}: connection from {remote} refused (not in FCGI_WEB_SERVER_ADDRS)"
+                ));
+                return;
             }
-            for (stream, peer) in drain_accept(listener) {
-                admit(stream, peer, None);
-            }
+        }
+        let connection = handle(stream, peer);
+        tracker.spawn(async move {
+            connection.await;
+            drop(permit);
         });
+    };
+    loop {
+        // The permit first: beyond the limit, connections wait in the kernel's backlog, where
+        // another process or thread sharing the listeners can take them.
+        let permit = match &permits {
+            None => None,
+            Some(permits) => tokio::select! {
+                biased;
+                () = control.drained() => break,
+                permit = Arc::clone(permits).acquire_owned() => match permit {
+                    Ok(permit) => Some(permit),
+                    Err(_) => break,
+                },
+            },
+        };
+        // Biased: once draining, no connection is taken any more, even when one is ready (the
+        // rest of the queue is taken once, below).
+        let accepted = tokio::select! {
+            biased;
+            () = control.drained() => break,
+            accepted = accept_any(&listeners) => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => admit(stream, peer, permit),
+            Err(e) => {
+                // Transient: back off briefly instead of spinning.
+                errors.log(format_args!("{tag}: accept failed: {e}"));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
     }
-    while loops.join_next().await.is_some() {}
+    for listener in listeners {
+        for (stream, peer) in drain_accept(listener) {
+            admit(stream, peer, None);
+        }
+    }
     tracker.close();
     if tokio::time::timeout(graceful_timeout, tracker.wait())
         .await
@@ -103,6 +105,18 @@ pub(crate) async fn serve<A, H, F>(
             "{tag}: graceful timeout ({graceful_timeout:?}) elapsed; closing {} connections",
             tracker.len()
         ));
+    }
+}
+
+/// The next connection on any of `listeners`.
+async fn accept_any(listeners: &[Listener]) -> io::Result<(Stream, Peer)> {
+    match listeners {
+        [] => std::future::pending().await,
+        [only] => only.accept().await,
+        many => {
+            let accepts = many.iter().map(|l| Box::pin(l.accept()));
+            futures_util::future::select_all(accepts).await.0
+        }
     }
 }
 
@@ -141,4 +155,61 @@ fn drain_accept(listener: Listener) -> Vec<(Stream, Peer)> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bind::{Bind, BindOptions};
+    use crate::config::Config;
+
+    fn listener() -> (Listener, std::net::SocketAddr) {
+        let listener = Bind::Tcp("127.0.0.1:0".into())
+            .listen(BindOptions::default())
+            .unwrap()
+            .into_tokio()
+            .unwrap();
+        let Listener::Tcp(tcp) = &listener else {
+            unreachable!()
+        };
+        let addr = tcp.local_addr().unwrap();
+        (listener, addr)
+    }
+
+    #[tokio::test]
+    async fn a_limit_of_one_serves_whichever_listener_has_a_client() {
+        let app = rgi::app_fn(|_, start| async move {
+            Ok(start.respond(http::StatusCode::OK, Default::default(), "")?)
+        });
+        let pipeline = Arc::new(Pipeline::new(
+            Arc::new(app),
+            Config::default(),
+            Arc::default(),
+            "test",
+        ));
+        let ((first, _), (second, addr)) = (listener(), listener());
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let one = Admission {
+            max_connections: Some(1),
+            allowed: None,
+        };
+        let served = Arc::clone(&pipeline);
+        let server = tokio::spawn(async move {
+            serve(vec![first, second], one, &served, move |_stream, _peer| {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send(());
+                }
+            })
+            .await;
+        });
+        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let handled = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+        assert!(
+            matches!(handled, Ok(Some(()))),
+            "the second listener waited"
+        );
+        pipeline.control.drain();
+        server.await.unwrap();
+    }
 }
