@@ -517,6 +517,9 @@ impl Application for Site {
             if let Some(handler) = self.shared.error_handlers.get(&error.status()) {
                 response = handler(&error);
                 *response.status_mut() = error.status();
+                if let Some(headers) = error.headers() {
+                    response.headers_mut().extend(headers.clone());
+                }
             } else {
                 response.error = Some(error);
             }

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use http::header::{HeaderMap, HeaderName, HeaderValue, LOCATION};
 use http::StatusCode;
 use rgi::{BodyTooLarge, BoxError};
 
@@ -22,10 +23,15 @@ use crate::response::{IntoResponse, Response};
 /// assert_eq!(e.status(), 404);
 /// assert_eq!(e.to_string(), "404 Not Found: no post 7");
 /// ```
+///
+/// An error may carry headers ([`with_header`](Error::with_header)), and an extractor may answer with
+/// a redirect instead of calling the handler ([`see_other`](Error::see_other)): a login guard.
 pub struct Error {
     status: StatusCode,
     message: Cow<'static, str>,
     cause: Option<BoxError>,
+    /// Boxed: most errors have none, and `Error` is the `Err` of every handler's `Result`.
+    headers: Option<Box<HeaderMap>>,
 }
 
 impl Error {
@@ -35,6 +41,7 @@ impl Error {
             status,
             message: message.into(),
             cause: None,
+            headers: None,
         }
     }
 
@@ -64,6 +71,57 @@ impl Error {
     /// `404 Not Found`.
     pub fn not_found() -> Self {
         Self::status_only(StatusCode::NOT_FOUND)
+    }
+
+    /// `303 See Other` to `location`: for an extractor that sends the visitor elsewhere instead of
+    /// letting the handler run (a page that needs a signed-in user sends the others to the log-in
+    /// page). A `location` that is not a valid header value is a `500`.
+    ///
+    /// ```
+    /// use rgi_framework::{get, App, Error, FromRequestParts, Request};
+    ///
+    /// /// A guard: only requests with `?key=open` reach the handler; the others go to `/door`.
+    /// struct Key;
+    /// impl FromRequestParts for Key {
+    ///     async fn from_request_parts(request: &mut Request) -> Result<Self, Error> {
+    ///         if request.environ().query_string() == b"key=open" {
+    ///             Ok(Key)
+    ///         } else {
+    ///             Err(Error::see_other(&request.urls().url("door")?))
+    ///         }
+    ///     }
+    /// }
+    /// async fn vault(_: Key) -> &'static str { "gold" }
+    /// async fn door() -> &'static str { "knock" }
+    ///
+    /// let app = App::new()
+    ///     .route("/vault", get(vault))
+    ///     .route("/door", get(door)).name("door")
+    ///     .build()
+    ///     .unwrap();
+    /// let client = rgi::testing::TestClient::new(app);
+    /// assert_eq!(client.get("/vault?key=open").send_blocking().text(), "gold");
+    /// let refused = client.get("/vault").send_blocking();
+    /// assert_eq!((refused.status().as_u16(), refused.header("location")), (303, Some("/door")));
+    /// ```
+    pub fn see_other(location: &str) -> Self {
+        match HeaderValue::try_from(location) {
+            Ok(value) => Self::status_only(StatusCode::SEE_OTHER).with_header(LOCATION, value),
+            Err(e) => Error::internal(format!("redirect to {location:?}: {e}")),
+        }
+    }
+
+    /// Add a header to the error's response: `WWW-Authenticate` on a `401`, `Retry-After` on a
+    /// `503`, `Location` on a redirect. A custom [error handler](crate::App::error_handler)'s
+    /// response keeps them.
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.get_or_insert_default().append(name, value);
+        self
+    }
+
+    /// The headers added with [`with_header`](Error::with_header), if any.
+    pub fn headers(&self) -> Option<&HeaderMap> {
+        self.headers.as_deref()
     }
 
     /// Attach the underlying cause (written to `rgi.errors` for 5xx statuses).
@@ -122,6 +180,7 @@ impl fmt::Debug for Error {
             .field("status", &self.status)
             .field("message", &self.message)
             .field("cause", &self.cause)
+            .field("headers", &self.headers)
             .finish()
     }
 }
@@ -138,6 +197,9 @@ impl IntoResponse for Error {
         let body = format!("{self}\n");
         let mut response = Response::text(body);
         *response.status_mut() = self.status;
+        if let Some(headers) = &self.headers {
+            response.headers_mut().extend(headers.as_ref().clone());
+        }
         response.error = Some(Box::new(self));
         response
     }

@@ -376,3 +376,59 @@ fn hooks_and_custom_error_handlers() {
         "from a thread"
     );
 }
+
+#[test]
+fn an_errors_headers_reach_the_client_and_survive_a_custom_handler() {
+    use http::header::{HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+    async fn locked() -> Result<String, Error> {
+        Err(
+            Error::new(StatusCode::UNAUTHORIZED, "who are you?").with_header(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"x\""),
+            ),
+        )
+    }
+    async fn busy() -> Result<String, Error> {
+        Err(Error::status_only(StatusCode::SERVICE_UNAVAILABLE)
+            .with_header(RETRY_AFTER, HeaderValue::from_static("5")))
+    }
+    async fn away() -> Result<String, Error> {
+        Err(Error::see_other("/elsewhere?a=1"))
+    }
+    async fn broken() -> Result<String, Error> {
+        Err(Error::see_other("/bad\nheader"))
+    }
+    let app = App::new()
+        .route("/locked", get(locked))
+        .route("/busy", get(busy))
+        .route("/away", get(away))
+        .route("/broken", get(broken))
+        .error_handler(StatusCode::SERVICE_UNAVAILABLE, |_| "come back later")
+        .build()
+        .unwrap();
+    let client = TestClient::new(app);
+
+    let r = client.get("/locked").send_blocking();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.header("www-authenticate"), Some("Basic realm=\"x\""));
+    assert_eq!(r.text(), "401 Unauthorized: who are you?\n");
+
+    let r = client.get("/busy").send_blocking();
+    assert_eq!(
+        (
+            r.status().as_u16(),
+            r.header("retry-after"),
+            r.text().as_str()
+        ),
+        (503, Some("5"), "come back later")
+    );
+
+    let r = client.get("/away").send_blocking();
+    assert_eq!(
+        (r.status().as_u16(), r.header("location")),
+        (303, Some("/elsewhere?a=1"))
+    );
+    // A location that cannot be a header is the application's bug: a 500, no header.
+    let r = client.get("/broken").send_blocking();
+    assert_eq!((r.status().as_u16(), r.header("location")), (500, None));
+}

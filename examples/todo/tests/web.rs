@@ -33,7 +33,7 @@ async fn fixture(name: &str) -> Fixture {
         .unwrap();
     let statics = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static"));
     Fixture {
-        client: TestClient::new(app(db, &statics, sessions)),
+        client: TestClient::new(app(db, &statics, sessions).unwrap()),
         dir,
     }
 }
@@ -139,6 +139,7 @@ async fn anonymous_visitors_are_sent_to_log_in() {
     assert_eq!(v.get("/todos/1/edit").await.status(), StatusCode::SEE_OTHER);
     let r = v.get("/api/todos").await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.text(), r#"{"error":"not logged in"}"#);
     let login = v.get("/login").await;
     assert_eq!(login.status(), StatusCode::OK);
     assert!(login.text().contains("name=\"csrf_token\""));
@@ -148,13 +149,13 @@ async fn anonymous_visitors_are_sent_to_log_in() {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(v.get("/nowhere").await.status(), StatusCode::NOT_FOUND);
-    assert_eq!(
-        v.get("/todos/abc/edit").await.status(),
-        StatusCode::NOT_FOUND
-    );
+    // Every page behind the log-in sends there first, whatever its id.
+    let r = v.get("/todos/abc/edit").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.header("location"), Some("/login"));
     let r = v.get("/logout").await;
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(r.header("allow"), Some("POST"));
+    assert_eq!(r.header("allow"), Some("OPTIONS, POST"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -327,6 +328,10 @@ async fn another_users_todo_is_not_found() {
         frank.get(&format!("/todos/{id}/edit")).await.status(),
         StatusCode::NOT_FOUND
     );
+    // An id that is not a number: the framework's 400, naming the parameter.
+    let r = frank.get("/todos/abc/edit").await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().contains("id"), "{}", r.text());
     for path in [
         format!("/todos/{id}"),
         format!("/todos/{id}/done"),
@@ -393,6 +398,7 @@ async fn static_files_and_layout() {
     );
     let page = v.get("/login").await.text();
     assert!(page.starts_with("<!doctype html>"));
-    assert!(page.contains("href=\"/static/todo.css\""));
-    assert!(page.contains("href=\"/static/favicon.svg\""));
+    // Linked with a content hash (`static_url`), so browsers may cache them for good.
+    assert!(page.contains("href=\"/static/todo.css?v="), "{page}");
+    assert!(page.contains("href=\"/static/favicon.svg?v="), "{page}");
 }
