@@ -307,6 +307,13 @@ impl<A: Application> Conn<A> {
 
     async fn begin(&mut self, id: u16, content: &[u8]) -> Result<(), Error> {
         let mut begin = BeginRequest::decode(content)?;
+        // An id is free again once its END_REQUEST is queued (§3.3), and the web server reuses it
+        // as soon as that arrives, perhaps before this loop reaped the request's task.
+        if let Some(Slot::Running { gate, .. }) = self.slots.get(&id) {
+            if *gate.lock().await {
+                self.slots.remove(&id);
+            }
+        }
         if self.slots.contains_key(&id) {
             return Err(RecordError::DuplicateRequest(id).into());
         }
@@ -460,7 +467,8 @@ impl<A: Application> Conn<A> {
         }
     }
 
-    /// A request task ended: forget its slot (unless an abort already did).
+    /// A request task ended: forget its slot (unless an abort did, or the id already serves the
+    /// next request: then the slot holds another task).
     async fn reap(&mut self, done: Result<u16, JoinError>) {
         match done {
             Ok(id) => {

@@ -479,6 +479,21 @@ async fn keep_conn_serves_requests_in_a_row_and_without_it_the_app_closes() {
     assert_closed(&mut conn, &mut buf).await;
 }
 
+/// nginx (`fastcgi_keep_conn on`) reuses request id 1 the moment its `END_REQUEST` arrives, which
+/// may be before the server has reaped the finished request's task: the id is free all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_id_is_free_again_once_its_end_request_is_sent() {
+    let server = start(Config::default(), None).await;
+    let (mut conn, mut buf) = connect(server.addr).await;
+    for _ in 0..2000 {
+        conn.write_all(&request(1, KEEP, "GET", "/fast", b""))
+            .await
+            .unwrap();
+        assert_eq!(replies(&mut conn, &mut buf, &[1]).await.0[0].body(), "fast");
+    }
+    assert_eq!(server.log.lines(), Vec::<String>::new());
+}
+
 #[tokio::test]
 async fn a_ten_mebibyte_body_streams_through_to_the_app_intact() {
     let server = start(Config::default(), None).await;
