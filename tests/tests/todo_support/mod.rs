@@ -94,14 +94,22 @@ impl Reply {
 #[derive(Debug, Default)]
 pub(crate) struct Visitor {
     pub(crate) addr: String,
+    /// The app's mount point, put in front of every path asked for (`""` or `/todo`).
+    pub(crate) prefix: String,
     pub(crate) cookie: Option<String>,
     pub(crate) token: String,
 }
 
 impl Visitor {
     pub(crate) fn new(addr: &str) -> Visitor {
+        Self::mounted(addr, "")
+    }
+
+    /// A visitor of the app mounted at `prefix` (`/todo`): paths are given relative to it.
+    pub(crate) fn mounted(addr: &str, prefix: &str) -> Visitor {
         Visitor {
             addr: addr.to_owned(),
+            prefix: prefix.to_owned(),
             ..Visitor::default()
         }
     }
@@ -115,8 +123,10 @@ impl Visitor {
     ) -> std::io::Result<Reply> {
         let mut stream = TcpStream::connect(&self.addr)?;
         stream.set_read_timeout(Some(Duration::from_secs(20)))?;
-        let mut head =
-            format!("{method} {path} HTTP/1.0\r\nHost: todo.example.com\r\nConnection: close\r\n");
+        let mut head = format!(
+            "{method} {}{path} HTTP/1.0\r\nHost: todo.example.com\r\nConnection: close\r\n",
+            self.prefix
+        );
         if let Some(cookie) = &self.cookie {
             head.push_str(&format!("Cookie: {cookie}\r\n"));
         }
@@ -219,4 +229,67 @@ impl Visitor {
             .map(|t| t["title"].as_str().expect("title").to_owned())
             .collect()
     }
+}
+
+/// Every step of one user's visit, through whatever stands at `addr` with the app mounted at
+/// `prefix`: the list refused (303 to the log-in page), sign up, log out, log in, add two todos,
+/// see them listed, mark one done, delete the other, read the JSON API after each, the stylesheet,
+/// and a form posted without its `csrf_token` refused with 403 and nothing stored.
+pub(crate) fn every_step(addr: &str, prefix: &str, name: &str) {
+    let mut v = Visitor::mounted(addr, prefix);
+    let home = format!("{prefix}/");
+    let r = v.get("/");
+    assert_eq!(
+        (r.status, r.header("location")),
+        (303, Some(format!("{prefix}/login").as_str())),
+        "{}",
+        r.head
+    );
+
+    v.sign_up(name);
+    assert!(v.get("/").body.contains(&format!("Welcome, {name}!")));
+    let r = v.post("/logout", &[]);
+    assert_eq!(
+        r.header("location"),
+        Some(format!("{prefix}/login").as_str())
+    );
+    assert!(v.get("/login").body.contains("You have been logged out."));
+    let r = v.post("/login", &[("username", name), ("password", "password123")]);
+    assert_eq!((r.status, r.header("location")), (303, Some(home.as_str())));
+    assert!(v.get("/").body.contains(&format!("Logged in as {name}.")));
+
+    for title in ["milk", "bread"] {
+        let r = v.post("/todos", &[("title", title)]);
+        assert_eq!((r.status, r.header("location")), (303, Some(home.as_str())));
+    }
+    let list = v.get("/");
+    assert!(list.body.contains("Added “bread”."), "{}", list.body);
+    assert!(list.body.contains(">milk</span>") && list.body.contains(">bread</span>"));
+    assert_eq!(v.titles(), ["milk", "bread"]);
+
+    let todos: serde_json::Value = serde_json::from_str(&v.get("/api/todos").body).expect("JSON");
+    let (milk, bread) = (
+        todos[0]["id"].as_i64().unwrap(),
+        todos[1]["id"].as_i64().unwrap(),
+    );
+    assert_eq!(v.post(&format!("/todos/{milk}/done"), &[]).status, 303);
+    assert_eq!(v.post(&format!("/todos/{bread}/delete"), &[]).status, 303);
+    let todos: serde_json::Value = serde_json::from_str(&v.get("/api/todos").body).expect("JSON");
+    assert_eq!(
+        todos,
+        serde_json::json!([{"id": milk, "title": "milk", "done": true}])
+    );
+
+    let css = v.get("/static/todo.css");
+    assert_eq!(css.status, 200);
+    assert!(css
+        .header("content-type")
+        .is_some_and(|t| t.starts_with("text/css")));
+
+    // The same form without its token: refused, and nothing was added.
+    let r = v
+        .request("POST", "/todos", Some("title=forged"))
+        .expect("POST without csrf_token");
+    assert_eq!(r.status, 403, "{}{}", r.head, r.body);
+    assert_eq!(v.titles(), ["milk"]);
 }
