@@ -7,9 +7,9 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use rgi_tests::services::Redis;
 use rgi_tests::webservers::{self, Nginx, TempDir};
 use rgi_tests::{curl, Server};
 
@@ -17,71 +17,6 @@ const APP: &str = "sessionapp";
 /// Two secrets, newest first: every backend shares them.
 const KEYS: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=,\
                     000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
-
-/// A `redis-server` on a unix socket in a temp dir, no TCP, no persistence; stopped by PID on drop.
-struct Redis {
-    child: Child,
-    socket: PathBuf,
-    _dir: TempDir,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        let program = webservers::require("redis-server");
-        let dir = TempDir::new("redis");
-        let socket = dir.join("redis.sock");
-        let child = Command::new(program)
-            .args(["--port", "0", "--unixsocket"])
-            .arg(&socket)
-            .args([
-                "--unixsocketperm",
-                "700",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-            ])
-            .arg(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn redis-server");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !socket.exists() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not create its socket in 10 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Redis {
-            child,
-            socket,
-            _dir: dir,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis+unix://{}", self.socket.display())
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        webservers::send_signal(self.child.id(), "TERM");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// nginx in front of `backends` FastCGI servers, round robin, with kept-alive upstream connections.
 struct Cluster {

@@ -7,6 +7,8 @@
 //!   systemd passes it (`LISTEN_FDS`), then `logrotate/todo`'s postrotate script after the log was
 //!   moved: the process manager reopens its log.
 //! - `nginx/axum-fastcgi.conf`: examples/axum-bridge (an unmodified axum `Router`) over FastCGI.
+//! - The same upstream for many boxes: the data in PostgreSQL and the sessions in Redis (`--sessions
+//!   redis://…`), both servers of the test's own (`rgi_tests::services`), reached over loopback TCP.
 //! - PostgreSQL: a server of the test's own (Debian's `postgresql`, initdb into a temporary
 //!   directory, on a free loopback port, stopped by its PID) behind the same app code.
 
@@ -14,12 +16,13 @@ mod todo_support;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rgi_tests::webservers::{self, free_port, require, Nginx, TempDir};
+use rgi_tests::services::{Postgres, Redis};
+use rgi_tests::webservers::{self, free_port, Nginx, TempDir};
 use todo_support::{
     deploy_file, nginx_site, sqlite_url, substitute, todo_backend, Visitor, SECRET,
 };
@@ -41,12 +44,37 @@ fn nginx_upstream_of_three_backends_loses_no_writes_when_one_restarts() {
     if webservers::skip_webservers() {
         return;
     }
+    // One box: the SQLite file and the cookie sessions' key are all the backends share.
     let dir = TempDir::new("todo-upstream");
-    let url = sqlite_url(&dir);
+    upstream_survives_a_restart(&sqlite_url(&dir), &[]);
+}
+
+#[test]
+fn nginx_upstream_with_redis_sessions_and_postgresql_loses_no_writes() {
+    if webservers::skip_webservers() {
+        return;
+    }
+    // Many boxes: the data in PostgreSQL, the sessions in Redis, both reached over TCP.
+    let dir = TempDir::new("todo-upstream-pg");
+    let pg = Postgres::start(&dir);
+    let redis = Redis::start_on_loopback();
+    let sessions = redis.tcp_url().expect("a TCP port");
+    upstream_survives_a_restart(&pg.url(), &["--sessions", &sessions]);
+}
+
+/// deploy/nginx/todo-upstream.conf in front of three FastCGI backends on the database `url`
+/// (with `extra` flags): four writers add 30 todos each while backend 2 is stopped and started
+/// again; every acknowledged write is stored exactly once, and afterwards, with the other two
+/// stopped, every writer's session is good on the restarted backend.
+fn upstream_survives_a_restart(url: &str, extra: &[&str]) {
     let binds: Vec<String> = (0..3)
         .map(|_| format!("127.0.0.1:{}", free_port()))
         .collect();
-    let start = |bind: &str| todo_backend(&url, &["--protocol", "fastcgi", "-b", bind]);
+    let start = |bind: &str| {
+        let mut args = vec!["--protocol", "fastcgi", "-b", bind];
+        args.extend_from_slice(extra);
+        todo_backend(url, &args)
+    };
     let mut backends: Vec<_> = binds.iter().map(|b| Some(start(b))).collect();
 
     let front_port = free_port();
@@ -113,6 +141,7 @@ fn nginx_upstream_of_three_backends_loses_no_writes_when_one_restarts() {
     std::thread::sleep(Duration::from_millis(500));
     backends[1] = Some(start(&binds[1]));
 
+    let mut visitors = Vec::new();
     for writer in writers {
         let (mut v, acknowledged) = writer.join().expect("writer");
         let stored = v.titles();
@@ -127,12 +156,29 @@ fn nginx_upstream_of_three_backends_loses_no_writes_when_one_restarts() {
             acknowledged.len(),
             "no write was stored twice"
         );
+        visitors.push(v);
     }
     println!(
         "{} writes through nginx, {} retried; backend 2 restarted after {during}",
         WRITERS * ITEMS,
         retries.load(Ordering::Relaxed)
     );
+    // Only the restarted backend left, a process that never saw these log-ins: every session
+    // still opens there (cookie: the shared key; Redis: the shared store).
+    for i in [0, 2] {
+        let mut other = backends[i].take().expect("backend");
+        assert!(other.stop_within(Duration::from_secs(20)).is_some());
+    }
+    // nginx takes the stopped two out of the rotation (and may briefly count all three down).
+    assert!(
+        wait_until(Duration::from_secs(15), || visitors[0]
+            .request("GET", "/api/todos", None)
+            .is_ok_and(|r| r.status == 200)),
+        "backend 2 answers alone"
+    );
+    for v in &mut visitors {
+        assert_eq!(v.titles().len(), ITEMS, "the session holds on backend 2");
+    }
     let errors = nginx.error_log();
     drop(nginx);
     drop(backends);
@@ -277,106 +323,6 @@ impl Drop for Reap {
     }
 }
 
-/// A PostgreSQL server of the test's own, stopped by its PID (SIGINT: fast shutdown) when dropped.
-struct Postgres {
-    child: Child,
-    port: u16,
-}
-
-impl Postgres {
-    fn start(dir: &TempDir) -> Postgres {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .ok()
-            .and_then(|mut versions| versions.next())
-            .and_then(|v| v.ok())
-            .map(|v| v.path().join("bin"))
-            .filter(|b| b.join("initdb").exists())
-            .expect("PostgreSQL is not installed: run ./test.sh (it installs postgresql)");
-        let data = dir.subdir("pgdata", 0o700);
-        // initdb and postgres refuse to run as root: drop to the package's `postgres` user.
-        let as_user = |program: &str| {
-            let mut cmd = if webservers::is_root() {
-                let mut c = Command::new(require("setpriv"));
-                c.args([
-                    "--reuid=postgres",
-                    "--regid=postgres",
-                    "--init-groups",
-                    "--",
-                ]);
-                c.arg(bin.join(program));
-                c
-            } else {
-                Command::new(bin.join(program))
-            };
-            cmd.env_clear()
-                .env("PATH", "/usr/bin:/bin")
-                .env("LC_ALL", "C");
-            cmd
-        };
-        if webservers::is_root() {
-            let ok = Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(dir.path())
-                .status()
-                .expect("chown");
-            assert!(ok.success());
-        }
-        let out = as_user("initdb")
-            .args(["-U", "todo", "--auth=trust", "-E", "UTF8", "-D"])
-            .arg(&data)
-            .output()
-            .expect("initdb");
-        assert!(
-            out.status.success(),
-            "initdb: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        for _ in 0..5 {
-            let port = free_port();
-            let mut child = as_user("postgres")
-                .arg("-D")
-                .arg(&data)
-                .args([
-                    "-p",
-                    &port.to_string(),
-                    "-c",
-                    "listen_addresses=127.0.0.1",
-                    "-k",
-                ])
-                .arg(dir.path())
-                .args(["-c", "fsync=off"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn postgres");
-            let up = wait_until(Duration::from_secs(30), || {
-                std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-                    || matches!(child.try_wait(), Ok(Some(_)))
-            });
-            if up && matches!(child.try_wait(), Ok(None)) {
-                return Postgres { child, port };
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("postgres did not start");
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        webservers::send_signal(self.child.id(), "INT");
-        let stopped = wait_until(Duration::from_secs(15), || {
-            matches!(self.child.try_wait(), Ok(Some(_)))
-        });
-        if !stopped {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn postgresql_behind_the_same_code() {
     if webservers::skip_webservers() {
@@ -384,7 +330,7 @@ fn postgresql_behind_the_same_code() {
     }
     let dir = TempDir::new("todo-postgres");
     let pg = Postgres::start(&dir);
-    let url = format!("postgres://todo@127.0.0.1:{}/postgres", pg.port);
+    let url = pg.url();
     // Two worker processes migrate at once (the advisory lock serialises them) and share the data.
     let app = todo_backend(&url, &["-w", "2"]);
     let mut alice = Visitor::new(app.addr());
