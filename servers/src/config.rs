@@ -69,6 +69,8 @@ pub struct Config {
     /// How long a kept-alive HTTP connection idles before it gives back its buffers (~10 KiB; the
     /// next request re-creates them). Default 1 s; zero keeps them for the connection's life.
     pub idle_release: Duration,
+    /// TLS for the HTTP server ([`crate::tls`]): every listener then speaks HTTPS. Default none.
+    pub tls: Option<crate::tls::Tls>,
 }
 
 impl Default for Config {
@@ -83,6 +85,7 @@ impl Default for Config {
             max_connections: 1024,
             max_requests: 1024,
             idle_release: Duration::from_secs(1),
+            tls: None,
         }
     }
 }

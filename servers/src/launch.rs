@@ -118,7 +118,16 @@ fn asks_for_a_server(args: &[OsString]) -> bool {
 
 /// As [`run`], with parsed options.
 pub fn run_with<A: Application>(app: A, options: &Options) -> ExitCode {
-    let config = options.config();
+    let mut config = options.config();
+    config.tls = match options.tls() {
+        Ok(tls) => tls,
+        Err(e) => {
+            let cause =
+                std::error::Error::source(&e).map_or_else(String::new, |c| format!(": {c}"));
+            eprintln!("rgi: {e}{cause}");
+            return ExitCode::from(2);
+        }
+    };
     let unconfigured = options.bind.is_empty() && options.protocol.is_none();
     if unconfigured && std::env::var_os("GATEWAY_INTERFACE").is_some() {
         return crate::cgi::run(app, &config);
@@ -195,7 +204,7 @@ pub fn serve_listeners<A: Application>(
         {
             let mut out = std::io::stdout().lock();
             for listener in listeners {
-                let scheme = protocol.scheme();
+                let scheme = protocol.listener_scheme(&config);
                 let _ = writeln!(
                     out,
                     "rgi: listening on {scheme}://{} (pid {})",

@@ -3,7 +3,8 @@
 //! Every server here runs any [`rgi::Application`] unchanged; which one runs is a matter of
 //! configuration, never of code:
 //!
-//! - [`http`]: HTTP/1.1 on hyper — keep-alive, pipelining, streaming both ways, limits, graceful stop.
+//! - [`http`]: HTTP/1.1 on hyper — keep-alive, pipelining, streaming both ways, limits, graceful stop;
+//!   TLS with [`tls`] (`--certfile`, `--keyfile`, `--ca-certs`).
 //! - [`fastcgi`]: FastCGI 1.0 (nginx `fastcgi_pass`, lighttpd) — all three roles, multiplexing,
 //!   keep-conn, streamed stdin.
 //! - [`scgi`] and [`uwsgi`]: nginx `scgi_pass` and `uwsgi_pass`, one request per connection.
@@ -48,6 +49,7 @@ mod protocol;
 mod report;
 pub mod scgi;
 pub mod settings;
+pub mod tls;
 pub mod uwsgi;
 
 pub use crate::gateway::Vars;

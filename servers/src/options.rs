@@ -1,6 +1,7 @@
 //! The launcher's command line: where to listen, which protocol, client limits, pools — as
 //! gunicorn names them, each also an `RGI_*` environment variable.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
@@ -8,6 +9,7 @@ use clap::Parser;
 use crate::bind::{Bind, BindOptions};
 use crate::config::{Config, Limits};
 use crate::protocol::Protocol;
+use crate::tls::{Tls, TlsError, TlsFiles};
 
 /// Command-line options, as gunicorn names them where gunicorn has them. Every option can also be set
 /// through an `RGI_*` environment variable; the flag wins.
@@ -126,6 +128,19 @@ pub struct Options {
     /// Set SO_REUSEPORT on TCP listeners.
     #[arg(long, env = "RGI_REUSE_PORT")]
     pub reuse_port: bool,
+
+    /// HTTP: serve HTTPS with this PEM certificate chain (leaf first); needs --keyfile. Reloaded on
+    /// SIGHUP.
+    #[arg(long, value_name = "PATH", env = "RGI_CERTFILE", requires = "keyfile")]
+    pub certfile: Option<PathBuf>,
+
+    /// HTTP: the PEM private key of --certfile.
+    #[arg(long, value_name = "PATH", env = "RGI_KEYFILE", requires = "certfile")]
+    pub keyfile: Option<PathBuf>,
+
+    /// HTTP over TLS: require client certificates issued by these PEM CA certificates.
+    #[arg(long, value_name = "PATH", env = "RGI_CA_CERTS", requires = "certfile")]
+    pub ca_certs: Option<PathBuf>,
 }
 
 impl Options {
@@ -150,7 +165,26 @@ impl Options {
             worker_threads: self.threads,
             max_connections: self.max_connections.max(1),
             max_requests: self.max_requests.max(1),
+            tls: None,
         }
+    }
+
+    /// The TLS configuration `--certfile`, `--keyfile` and `--ca-certs` name, loaded; `None`
+    /// without `--certfile`.
+    ///
+    /// # Errors
+    ///
+    /// When the files cannot be read or do not make a TLS configuration.
+    pub fn tls(&self) -> Result<Option<Tls>, TlsError> {
+        let (Some(certfile), Some(keyfile)) = (&self.certfile, &self.keyfile) else {
+            return Ok(None);
+        };
+        Tls::load(TlsFiles {
+            certfile: certfile.clone(),
+            keyfile: keyfile.clone(),
+            ca_certs: self.ca_certs.clone(),
+        })
+        .map(Some)
     }
 
     pub(crate) fn bind_options(&self) -> BindOptions {

@@ -38,6 +38,14 @@ impl Protocol {
         }
     }
 
+    /// As [`scheme`](Protocol::scheme), and `https` for HTTP with [`Config::tls`].
+    pub fn listener_scheme(self, config: &Config) -> &'static str {
+        match (self, &config.tls) {
+            (Protocol::Http, Some(_)) => "https",
+            _ => self.scheme(),
+        }
+    }
+
     /// `SERVER_SOFTWARE` as applications served over this protocol see it.
     pub fn software(self) -> &'static str {
         match self {
@@ -74,7 +82,8 @@ impl Protocol {
     /// counting: those are the process manager's ([`crate::arbiter`]).
     ///
     /// Must run inside a tokio runtime whose blocking pool has [`Config::blocking_threads`] threads.
-    /// FastCGI checks TCP peers against `FCGI_WEB_SERVER_ADDRS` when that variable is set.
+    /// FastCGI checks TCP peers against `FCGI_WEB_SERVER_ADDRS` when that variable is set. HTTP with
+    /// [`Config::tls`] serves HTTPS and reloads the certificate on `SIGHUP`.
     ///
     /// ```no_run
     /// # async fn example() -> std::io::Result<()> {
@@ -104,6 +113,9 @@ impl Protocol {
         server: Arc<ServerInfo>,
         shutdown: CancellationToken,
     ) -> io::Result<()> {
+        if let (Protocol::Http, Some(tls)) = (self, &config.tls) {
+            crate::tls::reload_on_hangup(tls.clone(), server.errors.clone())?;
+        }
         let pipeline = Arc::new(Pipeline::new(app, config, server, self.scheme()));
         let _drain = pipeline.control.drain_on(shutdown);
         self.run(listeners, pipeline).await

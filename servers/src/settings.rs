@@ -27,6 +27,8 @@
 //! | `--log-level` | `RGI_LOG_LEVEL` | `loglevel` | `info` | `debug`, `info`, `warning`, `error`, `critical` |
 //! | `-c`, `--config` | `RGI_CONFIG` | — | none | a TOML file with the keys of this table |
 //! | `--check-config` | — | — | — | print the effective configuration and exit (0 valid, 2 invalid) |
+//! | `--certfile`, `--keyfile` | `RGI_CERTFILE`, `RGI_KEYFILE` | — | none | HTTP: serve HTTPS with this PEM certificate chain and key ([`tls`](crate::tls)); each new worker reads them, so `HUP` reloads them |
+//! | `--ca-certs` | `RGI_CA_CERTS` | — | none | HTTPS: require client certificates issued by these PEM CAs |
 //!
 //! The launcher's own options ([`Options`]) can be set in the file too:
 //! `bind` (a string or a list), `backlog`, `reuse_port`, `script_name`, `limit_request_line`,
@@ -424,6 +426,11 @@ impl Raw {
         };
 
         let mut server = o.config();
+        server.tls = o.tls().map_err(|e| {
+            let cause =
+                std::error::Error::source(&e).map_or_else(String::new, |c| format!(": {c}"));
+            invalid("certfile", format!("{e}{cause}"))
+        })?;
         let mut bind_options = BindOptions {
             backlog: o.backlog,
             reuse_port: o.reuse_port,

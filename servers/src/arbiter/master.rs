@@ -162,7 +162,7 @@ pub(super) fn run(raw: Raw, settings: Settings, args: Vec<OsString>) -> ExitCode
             let _ = writeln!(
                 out,
                 "rgi: listening on {}://{} (pid {})",
-                settings.protocol.scheme(),
+                settings.protocol.listener_scheme(&settings.server),
                 listener.describe(),
                 std::process::id()
             );

@@ -57,7 +57,12 @@ fn is_client_side(e: &hyper::Error) -> bool {
             if let Some(io) = s.downcast_ref::<io::Error>() {
                 gone = matches!(
                     io.kind(),
-                    io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+                    io::ErrorKind::ConnectionReset
+                        | io::ErrorKind::BrokenPipe
+                        // A TLS handshake the client broke off or botched (it refused the
+                        // certificate, or spoke plain HTTP to the TLS port).
+                        | io::ErrorKind::InvalidData
+                        | io::ErrorKind::NotConnected
                 );
             }
             source = s.source();
@@ -93,7 +98,13 @@ pub(super) async fn serve_connection<A: Application>(
         handle(Arc::clone(&conn), request, in_flight)
     });
     let head_timeout = pipeline.config.limits.header_timeout();
-    let release = Some(pipeline.config.idle_release).filter(|d| !d.is_zero());
+    // A TLS connection keeps its session (and rustls its buffers) when hyper lets go: not parked.
+    let tls = pipeline.config.tls.as_ref();
+    let release = Some(pipeline.config.idle_release).filter(|d| !d.is_zero() && tls.is_none());
+    let stream = match tls {
+        Some(tls) => tls.accept(stream),
+        None => stream,
+    };
     let (mut stream, mut leftover) = (stream, Bytes::new());
     let mut draining = false;
     loop {
@@ -230,7 +241,11 @@ async fn handle<A: Application>(
             let info = ConnInfo {
                 local: peer.local,
                 remote: peer.remote,
-                scheme: rgi::Scheme::Http,
+                scheme: if pipeline.config.tls.is_some() {
+                    rgi::Scheme::Https
+                } else {
+                    rgi::Scheme::Http
+                },
             };
             let limits = InputLimits {
                 max_body: pipeline.config.limits.max_body,

@@ -28,7 +28,10 @@
 //! of the arbiter's `sync` workers). Once the server drains, each open connection's next response
 //! carries `Connection: close`.
 //!
-//! Not supported: HTTP/2, TLS (terminate in the proxy in front), upgrades (WebSocket); requests
+//! TLS ([`crate::tls`]) when [`Config::tls`](crate::config::Config) is set: `rgi.url_scheme`
+//! `https`, `HTTPS=on`; a TLS connection is never parked (rustls keeps its buffers).
+//!
+//! Not supported: HTTP/2, upgrades (WebSocket); requests
 //! hyper itself refuses (malformed heads, 431) are not in the access log.
 
 mod conn;

@@ -1,0 +1,307 @@
+//! TLS for the HTTP server (rustls, the `ring` provider): a certificate chain and its key from PEM
+//! files (`--certfile`, `--keyfile`, gunicorn's names), optionally a CA bundle (`--ca-certs`) that
+//! client certificates must chain to, reloaded from the same files on `SIGHUP`.
+//!
+//! An accepted connection becomes [`Stream::Tls`] at once, and its handshake runs when the
+//! connection's task first reads or writes: the accept loop never waits on a client. A client that
+//! does not finish its handshake is closed by the header-read timeout like one that sends no head.
+//! The environ of a request over TLS has `rgi.url_scheme` `https` and `HTTPS=on`.
+//!
+//! Not supported: HTTP/2 (ALPN offers `http/1.1` only), the client certificate's fields in the
+//! environ, OCSP stapling, reloading by itself on a file change.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::bind::Stream;
+
+/// Where the certificate, its key and the client CAs are read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, PEM, leaf first (`--certfile`).
+    pub certfile: PathBuf,
+    /// The private key, PEM: PKCS#8, PKCS#1 (RSA) or SEC1 (EC) (`--keyfile`).
+    pub keyfile: PathBuf,
+    /// PEM certificates of the CAs client certificates must chain to (`--ca-certs`); when set, a
+    /// client must present such a certificate. `None`: no client certificates are asked for.
+    pub ca_certs: Option<PathBuf>,
+}
+
+/// Why a TLS configuration could not be loaded.
+#[derive(Debug)]
+pub enum TlsError {
+    /// A PEM file could not be read or parsed.
+    Pem {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: rustls::pki_types::pem::Error,
+    },
+    /// The file holds no certificate.
+    NoCertificate(PathBuf),
+    /// rustls refused the certificates or the key (a key that does not match the certificate…).
+    Rustls(rustls::Error),
+    /// The client CA bundle is unusable.
+    ClientCas(rustls::server::VerifierBuilderError),
+}
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsError::Pem { path, .. } => write!(f, "TLS: cannot read {}", path.display()),
+            TlsError::NoCertificate(path) => {
+                write!(f, "TLS: no PEM certificate in {}", path.display())
+            }
+            TlsError::Rustls(_) => f.write_str("TLS: certificate or key refused"),
+            TlsError::ClientCas(_) => f.write_str("TLS: client CA certificates refused"),
+        }
+    }
+}
+
+impl std::error::Error for TlsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TlsError::Pem { source, .. } => Some(source),
+            TlsError::NoCertificate(_) => None,
+            TlsError::Rustls(e) => Some(e),
+            TlsError::ClientCas(e) => Some(e),
+        }
+    }
+}
+
+/// A loaded TLS configuration, shared by every connection and replaced whole by [`Tls::reload`];
+/// cheap to clone. Two are equal when they read the same files.
+#[derive(Clone)]
+pub struct Tls {
+    files: Arc<TlsFiles>,
+    current: Arc<RwLock<Arc<ServerConfig>>>,
+}
+
+impl fmt::Debug for Tls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tls").field("files", &self.files).finish()
+    }
+}
+
+impl PartialEq for Tls {
+    fn eq(&self, other: &Self) -> bool {
+        self.files == other.files
+    }
+}
+
+impl Eq for Tls {}
+
+impl Tls {
+    /// Read `files`.
+    ///
+    /// # Errors
+    ///
+    /// When a file cannot be read or parsed, holds no certificate, or the key does not fit.
+    pub fn load(files: TlsFiles) -> Result<Tls, TlsError> {
+        let config = server_config(&files)?;
+        Ok(Tls {
+            files: Arc::new(files),
+            current: Arc::new(RwLock::new(Arc::new(config))),
+        })
+    }
+
+    /// The files it reads.
+    pub fn files(&self) -> &TlsFiles {
+        &self.files
+    }
+
+    /// Read the files again; new connections use what they hold now, established ones keep theirs.
+    /// On an error the configuration in use stays.
+    ///
+    /// # Errors
+    ///
+    /// As [`load`](Tls::load).
+    pub fn reload(&self) -> Result<(), TlsError> {
+        let config = Arc::new(server_config(&self.files)?);
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = config;
+        Ok(())
+    }
+
+    /// Wrap an accepted connection; its handshake runs on first use.
+    pub(crate) fn accept(&self, stream: Stream) -> Stream {
+        let config = Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()));
+        let accept = tokio_rustls::TlsAcceptor::from(config).accept(stream);
+        Stream::Tls(Box::new(TlsStream(State::Handshake(accept))))
+    }
+}
+
+/// Reload `tls` on every `SIGHUP` until the runtime stops, saying so on `errors`.
+///
+/// # Errors
+///
+/// When the signal handler cannot be installed.
+pub(crate) fn reload_on_hangup(tls: Tls, errors: rgi::Errors) -> io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            let cert = tls.files.certfile.display();
+            match tls.reload() {
+                Ok(()) => errors.log(format_args!(
+                    "rgi: SIGHUP: TLS certificate reloaded from {cert}"
+                )),
+                Err(e) => errors.log(format_args!(
+                    "rgi: SIGHUP: {e} ({}); keeping the certificate in use",
+                    std::error::Error::source(&e).map_or_else(String::new, ToString::to_string)
+                )),
+            }
+        }
+    });
+    Ok(())
+}
+
+fn pem_error(path: &Path) -> impl FnOnce(rustls::pki_types::pem::Error) -> TlsError + '_ {
+    move |source| TlsError::Pem {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(pem_error(path))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(pem_error(path))?;
+    if certs.is_empty() {
+        return Err(TlsError::NoCertificate(path.to_owned()));
+    }
+    Ok(certs)
+}
+
+fn server_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(TlsError::Rustls)?;
+    let builder = match &files.ca_certs {
+        None => builder.with_no_client_auth(),
+        Some(path) => {
+            let mut roots = RootCertStore::empty();
+            for cert in certificates(path)? {
+                roots.add(cert).map_err(TlsError::Rustls)?;
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(TlsError::ClientCas)?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let key = PrivateKeyDer::from_pem_file(&files.keyfile).map_err(pem_error(&files.keyfile))?;
+    let mut config = builder
+        .with_single_cert(certificates(&files.certfile)?, key)
+        .map_err(TlsError::Rustls)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// A server-side TLS connection whose handshake completes on first use.
+pub struct TlsStream(State);
+
+impl fmt::Debug for TlsStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.0 {
+            State::Handshake(_) => "handshake",
+            State::Ready(_) => "ready",
+            State::Failed => "failed",
+        };
+        f.debug_tuple("TlsStream").field(&state).finish()
+    }
+}
+
+enum State {
+    Handshake(tokio_rustls::Accept<Stream>),
+    Ready(tokio_rustls::server::TlsStream<Stream>),
+    Failed,
+}
+
+impl TlsStream {
+    /// Drive the handshake; the established stream once it is done.
+    fn poll_ready(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<&mut tokio_rustls::server::TlsStream<Stream>>> {
+        if let State::Handshake(accept) = &mut self.0 {
+            match Pin::new(accept).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(stream)) => self.0 = State::Ready(stream),
+                Poll::Ready(Err(e)) => {
+                    self.0 = State::Failed;
+                    return Poll::Ready(Err(e));
+                }
+            }
+        }
+        match &mut self.0 {
+            State::Ready(stream) => Poll::Ready(Ok(stream)),
+            _ => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the TLS handshake failed",
+            ))),
+        }
+    }
+}
+
+impl TlsStream {
+    /// Run `io` on the established stream, once the handshake is done.
+    fn with_ready<T>(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        io: impl FnOnce(
+            Pin<&mut tokio_rustls::server::TlsStream<Stream>>,
+            &mut Context<'_>,
+        ) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match self.get_mut().poll_ready(cx) {
+            Poll::Ready(Ok(stream)) => io(Pin::new(stream), cx),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl AsyncRead for TlsStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.with_ready(cx, |stream, cx| stream.poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for TlsStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.with_ready(cx, |stream, cx| stream.poll_write(cx, buf))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.with_ready(cx, |stream, cx| stream.poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.get_mut().0 {
+            State::Ready(stream) => Pin::new(stream).poll_shutdown(cx),
+            // Nothing was established: there is no close_notify to send.
+            State::Handshake(_) | State::Failed => Poll::Ready(Ok(())),
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! HTTPS on RGI's own HTTP server: `--certfile`/`--keyfile` (certificates made by the test with the
+//! openssl CLI, self-signed), curl `--cacert` as the client. The environ says `https`; the
+//! certificate is reloaded on `SIGHUP` (standalone and under the process manager); `--ca-certs`
+//! requires a client certificate from that CA.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rgi_tests::webservers::{self, TempDir};
+use rgi_tests::{curl, demo_json, sha256_hex, Server};
+
+/// Run openssl with `args` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let openssl = webservers::require("openssl");
+    let out = Command::new(openssl)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A self-signed P-256 certificate named `cn` with the `-addext` `extensions`: (`NAME.pem`,
+/// `NAME.key`).
+fn certificate(dir: &TempDir, name: &str, cn: &str, extensions: &[&str]) -> (PathBuf, PathBuf) {
+    let (cert, key, subject) = (
+        format!("{name}.pem"),
+        format!("{name}.key"),
+        format!("/CN={cn}"),
+    );
+    let mut args = vec![
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        &subject,
+        "-keyout",
+        &key,
+        "-out",
+        &cert,
+    ];
+    for extension in extensions {
+        args.extend(["-addext", extension]);
+    }
+    openssl(dir.path(), &args);
+    (dir.join(&cert), dir.join(&key))
+}
+
+/// A self-signed server certificate for 127.0.0.1 named `cn`.
+fn self_signed(dir: &TempDir, name: &str, cn: &str) -> (PathBuf, PathBuf) {
+    certificate(
+        dir,
+        name,
+        cn,
+        &[
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "basicConstraints=critical,CA:FALSE",
+        ],
+    )
+}
+
+/// `https://ADDR` + `path` of a server whose banner says `https://`.
+fn https(server: &Server, path: &str) -> String {
+    assert!(
+        server.banner.iter().any(|l| l.contains("https://")),
+        "{:?}",
+        server.banner
+    );
+    format!("https://{}{path}", server.addr())
+}
+
+/// GET `url` trusting `ca`: the body, or curl's error.
+fn get(url: &str, ca: &Path, extra: &[&str]) -> Result<Vec<u8>, String> {
+    let ca = ca.display().to_string();
+    let mut args = vec!["--fail", "--cacert", ca.as_str()];
+    args.extend_from_slice(extra);
+    args.push(url);
+    let out = curl(&args);
+    if out.status.success() {
+        Ok(out.stdout)
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// Poll (every 100 ms, at most 10 s) until `f` holds.
+fn eventually(mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// Replace `cert`/`key` by a new certificate named `cn`, send `HUP` to `pid`, and check that new
+/// connections get it: trusted with the new one, refused with the old one.
+fn reload_on_hup(dir: &TempDir, server: &Server, pid: u32, cert: &Path, key: &Path) {
+    let old = dir.join("old.pem");
+    std::fs::copy(cert, &old).expect("keep the old certificate");
+    let (new_cert, new_key) = self_signed(dir, "new", "rgi reloaded");
+    std::fs::copy(&new_cert, cert).expect("install the new certificate");
+    std::fs::copy(&new_key, key).expect("install the new key");
+    assert!(
+        get(&https(server, "/fast"), &old, &[]).is_ok(),
+        "before HUP the old certificate is still served"
+    );
+    webservers::send_signal(pid, "HUP");
+    assert!(
+        eventually(|| get(&https(server, "/fast"), &new_cert, &[]).is_ok()),
+        "after HUP the new certificate is served"
+    );
+    let refused = get(&https(server, "/fast"), &old, &[]);
+    assert!(refused.is_err(), "the old certificate is no longer served");
+}
+
+#[test]
+fn https_environ_bodies_and_reload_on_hup() {
+    let dir = TempDir::new("tls");
+    let (cert, key) = self_signed(&dir, "server", "rgi test");
+    let (c, k) = (cert.display().to_string(), key.display().to_string());
+    let server = Server::start("testapp", &["--certfile", &c, "--keyfile", &k]);
+
+    let body = get(
+        &https(&server, "/env/x?q=1"),
+        &cert,
+        &["-H", "Host: rgi.test"],
+    )
+    .expect("GET over TLS");
+    let env = &demo_json(&body)["environ"];
+    assert_eq!(env["rgi.url_scheme"], "https");
+    assert_eq!(env["HTTPS"], "on");
+    assert_eq!(env["PATH_INFO"], "/env/x");
+    assert_eq!(env["QUERY_STRING"], "q=1");
+    assert_eq!(env["SERVER_PROTOCOL"], "HTTP/1.1");
+
+    // A body both ways: 2 MiB up, 1 MiB down, over one kept-alive TLS connection each.
+    let upload: Vec<u8> = (0..2u32 << 20).map(|i| (i * 7 % 251) as u8).collect();
+    let file = dir.join("upload.bin");
+    std::fs::write(&file, &upload).expect("write upload");
+    let data = format!("@{}", file.display());
+    let body = get(
+        &https(&server, "/upload"),
+        &cert,
+        &[
+            "--data-binary",
+            &data,
+            "-H",
+            "Content-Type: application/octet-stream",
+        ],
+    )
+    .expect("POST over TLS");
+    let json = demo_json(&body);
+    assert_eq!(json["body_sha256"], sha256_hex(&upload));
+    let big = get(&https(&server, "/big?bytes=1048576"), &cert, &[]).expect("1 MiB over TLS");
+    assert_eq!(big.len(), 1 << 20);
+
+    // Not TLS: curl without the CA refuses the certificate; plain HTTP gets no answer; the server
+    // goes on serving.
+    let untrusted = curl(&["--fail", &https(&server, "/fast")]);
+    assert!(
+        !untrusted.status.success(),
+        "an untrusted certificate is refused"
+    );
+    let plain = curl(&["--fail", &format!("http://{}/fast", server.addr())]);
+    assert!(!plain.status.success(), "plain HTTP on the TLS port");
+    assert_eq!(
+        get(&https(&server, "/fast"), &cert, &[]).expect("still serving"),
+        b"fast\n"
+    );
+
+    reload_on_hup(&dir, &server, server.pid(), &cert, &key);
+}
+
+#[test]
+fn the_process_manager_serves_https_and_reloads_on_hup() {
+    let dir = TempDir::new("tls-arbiter");
+    let (cert, key) = self_signed(&dir, "server", "rgi test");
+    let (c, k) = (cert.display().to_string(), key.display().to_string());
+    let pidfile = dir.join("rgi.pid").display().to_string();
+    let server = Server::start(
+        "testapp",
+        &[
+            "-w",
+            "2",
+            "--certfile",
+            &c,
+            "--keyfile",
+            &k,
+            "--pid",
+            &pidfile,
+        ],
+    );
+    for _ in 0..4 {
+        let body = get(&https(&server, "/env"), &cert, &[]).expect("GET over TLS");
+        assert_eq!(demo_json(&body)["environ"]["HTTPS"], "on");
+    }
+    // HUP to the master: a new generation of workers reads the new files.
+    reload_on_hup(&dir, &server, server.pid(), &cert, &key);
+}
+
+#[test]
+fn ca_certs_require_a_client_certificate_from_that_ca() {
+    let dir = TempDir::new("tls-client");
+    let (cert, key) = self_signed(&dir, "server", "rgi test");
+    let (ca, ca_key) = certificate(
+        &dir,
+        "ca",
+        "rgi test CA",
+        &[
+            "basicConstraints=critical,CA:TRUE",
+            "keyUsage=critical,keyCertSign",
+        ],
+    );
+    openssl(
+        dir.path(),
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            "/CN=client",
+            "-keyout",
+            "client.key",
+            "-out",
+            "client.csr",
+        ],
+    );
+    std::fs::write(
+        dir.join("client.ext"),
+        "basicConstraints=critical,CA:FALSE\nextendedKeyUsage=clientAuth\n",
+    )
+    .expect("write client.ext");
+    openssl(
+        dir.path(),
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            &ca.display().to_string(),
+            "-CAkey",
+            &ca_key.display().to_string(),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "client.ext",
+            "-out",
+            "client.pem",
+        ],
+    );
+    let (c, k, ca) = (
+        cert.display().to_string(),
+        key.display().to_string(),
+        ca.display().to_string(),
+    );
+    let server = Server::start(
+        "testapp",
+        &["--certfile", &c, "--keyfile", &k, "--ca-certs", &ca],
+    );
+    let url = https(&server, "/fast");
+    let without = get(&url, &cert, &[]);
+    assert!(without.is_err(), "no client certificate: refused");
+    let client = dir.join("client.pem").display().to_string();
+    let client_key = dir.join("client.key").display().to_string();
+    let with = get(&url, &cert, &["--cert", &client, "--key", &client_key]);
+    assert_eq!(with.expect("a client certificate from the CA"), b"fast\n");
+    // A self-signed client certificate is not from the CA.
+    let other = self_signed(&dir, "other", "someone else");
+    let (oc, ok) = (other.0.display().to_string(), other.1.display().to_string());
+    assert!(get(&url, &cert, &["--cert", &oc, "--key", &ok]).is_err());
+}
+
+#[test]
+fn a_missing_or_mismatched_certificate_is_a_clear_start_up_error() {
+    let dir = TempDir::new("tls-bad");
+    let (cert, _) = self_signed(&dir, "server", "rgi test");
+    let (_, other_key) = self_signed(&dir, "other", "someone else");
+    let testapp = rgi_tests::binary("testapp");
+    let run = |cert: &Path, key: &Path| {
+        Command::new(&testapp)
+            .args(["--bind", "127.0.0.1:0", "--certfile"])
+            .arg(cert)
+            .arg("--keyfile")
+            .arg(key)
+            .output()
+            .expect("run testapp")
+    };
+    let missing = run(&dir.join("nope.pem"), &other_key);
+    assert_eq!(missing.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("nope.pem"), "{stderr}");
+    let mismatched = run(&cert, &other_key);
+    assert_eq!(mismatched.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&mismatched.stderr);
+    assert!(stderr.contains("TLS"), "{stderr}");
+}
