@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every RGI test on a fresh Debian machine with the Rust toolchain:
-# installs what the tests need (curl, nginx, lighttpd, apache2, redis-server…) when missing, builds once, tests many.
+# installs what the tests need (curl, nginx, lighttpd, apache2, redis-server…, cargo-deny) when missing,
+# builds once, tests many.
 # The tests start and stop their own servers (loopback only) and stop every process by PID.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -31,4 +32,10 @@ cargo build --workspace --bins --quiet
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo fmt --all -- --check
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+# Licences, banned crates and sources (offline). Advisories need the RustSec database from GitHub,
+# which is not checked here: see SECURITY.md.
+command -v cargo-deny >/dev/null 2>&1 || cargo install --locked --quiet cargo-deny
+cargo fetch --quiet   # every platform's crates, so cargo-deny's metadata needs no network
+cargo deny --offline check licenses bans sources
+# Every test, the fuzz corpus replay (fuzz/targets) included.
 cargo test --workspace --no-fail-fast

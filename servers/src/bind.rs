@@ -17,7 +17,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 pub enum Bind {
     /// `HOST:PORT` (`[::1]:8000` for IPv6; a bare `HOST` means port 8000).
     Tcp(String),
-    /// `unix:PATH`: a unix stream socket; a stale socket file is replaced.
+    /// `unix:PATH`: a unix stream socket; a stale socket file is replaced, a live one (a server
+    /// answers on it) is an error.
     Unix(PathBuf),
     /// `fd://N`: a listening socket inherited as file descriptor `N` (systemd, a process manager).
     Fd(i32),
@@ -87,6 +88,10 @@ pub struct BindOptions {
     pub backlog: i32,
     /// Set `SO_REUSEPORT` on TCP sockets. Default `false`.
     pub reuse_port: bool,
+    /// The permission bits of unix socket files (`0o660`: owner and group may connect). Set before
+    /// the socket listens, so no client can connect under looser permissions. Default `None`: as
+    /// the process's umask leaves them.
+    pub unix_mode: Option<u32>,
 }
 
 impl Default for BindOptions {
@@ -94,8 +99,22 @@ impl Default for BindOptions {
         BindOptions {
             backlog: 2048,
             reuse_port: false,
+            unix_mode: None,
         }
     }
+}
+
+/// Parse an octal permission mode (`660`, `0o600`, `0770`) for unix socket files.
+///
+/// # Errors
+///
+/// Not octal digits, or bits beyond `0o777`.
+pub fn parse_mode(text: &str) -> Result<u32, String> {
+    let digits = text.strip_prefix("0o").unwrap_or(text);
+    u32::from_str_radix(digits, 8)
+        .ok()
+        .filter(|mode| *mode <= 0o777)
+        .ok_or_else(|| format!("{text:?} is not an octal mode such as 660"))
 }
 
 /// A bound, listening socket, not yet attached to a runtime (so it can be inherited across `exec`).
@@ -136,6 +155,10 @@ impl Bind {
                 remove_stale_socket(path)?;
                 let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
                 socket.bind(&socket2::SockAddr::unix(path)?)?;
+                if let Some(mode) = options.unix_mode {
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+                }
                 socket.listen(options.backlog)?;
                 let fd: OwnedFd = socket.into();
                 Ok(StdListener::Unix(fd.into(), Some(path.clone())))
@@ -145,17 +168,44 @@ impl Bind {
     }
 }
 
-/// Remove a socket file left by a previous run, but never a regular file.
+/// Remove a socket file left by a previous run, but never a regular file, nor the socket of a server
+/// still answering on it (removing that would silently take its clients).
 fn remove_stale_socket(path: &Path) -> io::Result<()> {
     use std::os::unix::fs::FileTypeExt;
     match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path),
+        Ok(meta) if meta.file_type().is_socket() => {
+            if is_live_socket(path) {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!("bind: {} is in use by a running server", path.display()),
+                ));
+            }
+            std::fs::remove_file(path)
+        }
         Ok(_) => Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
             format!("bind: {} exists and is not a socket", path.display()),
         )),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
+    }
+}
+
+/// Whether a server listens on the socket file `path`: a connection is accepted or queued (a full
+/// backlog is live too); a refused one means nobody listens. Non-blocking, so it never waits.
+fn is_live_socket(path: &Path) -> bool {
+    let Ok(socket) = Socket::new(Domain::UNIX, Type::STREAM, None) else {
+        return false;
+    };
+    let Ok(addr) = socket2::SockAddr::unix(path) else {
+        return false;
+    };
+    if socket.set_nonblocking(true).is_err() {
+        return false;
+    }
+    match socket.connect(&addr) {
+        Ok(()) => true,
+        Err(e) => e.kind() == io::ErrorKind::WouldBlock,
     }
 }
 

@@ -40,6 +40,8 @@ pub mod cgi;
 pub mod config;
 pub mod fastcgi;
 mod fd;
+#[doc(hidden)]
+pub mod fuzzing;
 mod gateway;
 pub mod http;
 pub mod launch;

@@ -141,6 +141,11 @@ pub struct Options {
     /// HTTP over TLS: require client certificates issued by these PEM CA certificates.
     #[arg(long, value_name = "PATH", env = "RGI_CA_CERTS", requires = "certfile")]
     pub ca_certs: Option<PathBuf>,
+
+    /// Permissions of unix socket files, in octal (660: owner and group may connect) [default: as
+    /// the umask leaves them].
+    #[arg(long, value_name = "OCTAL", env = "RGI_SOCKET_MODE", value_parser = crate::bind::parse_mode)]
+    pub socket_mode: Option<u32>,
 }
 
 impl Options {
@@ -191,6 +196,7 @@ impl Options {
         BindOptions {
             backlog: self.backlog,
             reuse_port: self.reuse_port,
+            unix_mode: self.socket_mode,
         }
     }
 }

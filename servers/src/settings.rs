@@ -31,7 +31,7 @@
 //! | `--ca-certs` | `RGI_CA_CERTS` | — | none | HTTPS: require client certificates issued by these PEM CAs |
 //!
 //! The launcher's own options ([`Options`]) can be set in the file too:
-//! `bind` (a string or a list), `backlog`, `reuse_port`, `script_name`, `limit_request_line`,
+//! `bind` (a string or a list), `backlog`, `reuse_port`, `socket_mode` (octal, a string: `"660"`), `script_name`, `limit_request_line`,
 //! `limit_request_fields`, `limit_request_head`, `limit_request_body`, `header_timeout`,
 //! `idle_release`, `blocking_threads`, `blocking_queue`.
 //!
@@ -183,6 +183,7 @@ struct FileSettings {
     loglevel: Option<LogLevel>,
     backlog: Option<i32>,
     reuse_port: Option<bool>,
+    socket_mode: Option<String>,
     script_name: Option<String>,
     limit_request_line: Option<usize>,
     limit_request_fields: Option<usize>,
@@ -434,6 +435,7 @@ impl Raw {
         let mut bind_options = BindOptions {
             backlog: o.backlog,
             reuse_port: o.reuse_port,
+            unix_mode: o.socket_mode,
         };
         if pick("backlog") {
             if let Some(v) = file.backlog {
@@ -443,6 +445,12 @@ impl Raw {
         if pick("reuse_port") {
             if let Some(v) = file.reuse_port {
                 bind_options.reuse_port = v;
+            }
+        }
+        if pick("socket_mode") {
+            if let Some(v) = &file.socket_mode {
+                bind_options.unix_mode =
+                    Some(crate::bind::parse_mode(v).map_err(|e| invalid("socket_mode", e))?);
             }
         }
         if pick("script_name") {
@@ -647,6 +655,9 @@ impl Settings {
         let _ = writeln!(out, "protocol = \"{}\"", self.protocol.scheme());
         let _ = writeln!(out, "backlog = {}", self.bind_options.backlog);
         let _ = writeln!(out, "reuse_port = {}", self.bind_options.reuse_port);
+        if let Some(mode) = self.bind_options.unix_mode {
+            let _ = writeln!(out, "socket_mode = \"{mode:o}\"");
+        }
         let _ = writeln!(out, "workers = {}", self.workers);
         let _ = writeln!(out, "worker_class = \"{}\"", self.worker_class.as_str());
         let _ = writeln!(out, "threads = {}", self.threads);

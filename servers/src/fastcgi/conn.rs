@@ -157,6 +157,9 @@ pub(super) async fn serve_conn<A: Application>(
             },
         }
     };
+    if matches!(result, Err(Error::Record(_))) {
+        conn.finish_running(grace).await;
+    }
     conn.tasks.abort_all();
     drop(conn);
     close.cancel();
@@ -465,6 +468,25 @@ impl<A: Application> Conn<A> {
                 }
             }
         }
+    }
+
+    /// A record broke the protocol: nothing more is read, but the requests already running are
+    /// answered before the connection closes (their input ends where it stopped; at most `grace`),
+    /// as HTTP answers the requests pipelined before a bad one.
+    async fn finish_running(&mut self, grace: Duration) {
+        self.slots
+            .retain(|_, slot| matches!(slot, Slot::Running { .. }));
+        for slot in self.slots.values_mut() {
+            if let Slot::Running { stdin, data, .. } = slot {
+                (*stdin, *data) = (None, None);
+            }
+        }
+        let _ = tokio::time::timeout(grace, async {
+            while let Some(done) = self.tasks.join_next().await {
+                self.reap(done).await;
+            }
+        })
+        .await;
     }
 
     /// A request task ended: forget its slot (unless an abort did, or the id already serves the

@@ -198,5 +198,18 @@ async fn serve_allowing<A: Application>(
     Ok(())
 }
 
+/// Serve one connection as [`serve`] does, through a pipeline of its own (for the fuzz targets,
+/// through [`crate::fuzzing`]).
+pub(crate) async fn serve_one<A: Application>(
+    stream: crate::bind::Stream,
+    pipeline: Arc<Pipeline<A>>,
+) -> Result<(), Error> {
+    let shared = Arc::new(conn::Shared {
+        requests: Arc::new(Semaphore::new(pipeline.config.max_requests.max(1))),
+        pipeline,
+    });
+    conn::serve_conn(stream, shared).await
+}
+
 #[cfg(test)]
 mod tests;

@@ -20,6 +20,7 @@
 //!    Apache's `mod_proxy_fcgi`/`mod_proxy_scgi` sent the request ([`apache_proxy_split`]), whose
 //!    `ProxyPass` prefix becomes `SCRIPT_NAME`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -81,26 +82,28 @@ pub(crate) fn build<'a>(
 /// times (FastCGI, uwsgi, SCGI); the environ keeps every value, in order, as the HTTP server does
 /// (so `HTTP_X` reads `a, b`, and `HTTP_COOKIE` `a=1; b=2`).
 fn keep_repeated_headers(environ: &mut Environ, params: &[(&[u8], &[u8])]) {
-    let mut names: Vec<&[u8]> = Vec::new();
-    for (i, (name, _)) in params.iter().enumerate() {
-        let repeated = params[..i].iter().any(|(earlier, _)| earlier == name);
-        if repeated && name.starts_with(b"HTTP_") && !names.contains(name) {
-            names.push(name);
+    // Linear: group values by name, then take each repeated name in the order first sent. (A scan
+    // of the earlier names for every name made a params block of ~13 000 distinct names, 64 KiB,
+    // cost ~10⁸ comparisons.)
+    let mut values: HashMap<&[u8], Vec<&[u8]>> = HashMap::new();
+    for (name, value) in params {
+        if name.starts_with(b"HTTP_") {
+            values.entry(name).or_default().push(value);
         }
     }
-    for cgi_name in names {
+    for (cgi_name, _) in params {
+        let Some(repeated) = values.remove(cgi_name).filter(|v| v.len() > 1) else {
+            continue;
+        };
         let Some(header) = header_of(cgi_name) else {
             continue;
         };
-        let values: Vec<HeaderValue> = params
-            .iter()
-            .filter(|(k, _)| *k == cgi_name)
-            .filter_map(|(_, v)| HeaderValue::from_bytes(v).ok())
-            .collect();
         let headers = environ.headers_mut();
         headers.remove(&header);
-        for value in values {
-            headers.append(header.clone(), value);
+        for value in repeated {
+            if let Ok(value) = HeaderValue::from_bytes(value) {
+                headers.append(header.clone(), value);
+            }
         }
     }
 }

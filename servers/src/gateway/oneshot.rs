@@ -71,7 +71,7 @@ pub(crate) async fn serve<A: Application, E: WireError + Send + 'static>(
 }
 
 /// Serve the one request of `stream`.
-async fn serve_one<A: Application, E: WireError>(
+pub(crate) async fn serve_one<A: Application, E: WireError>(
     pipeline: &Pipeline<A>,
     wire: &Wire<E>,
     stream: Stream,

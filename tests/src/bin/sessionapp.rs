@@ -4,6 +4,10 @@
 //! - `SESSION_STORE`: `cookie` (default), `memory`, `file:<dir>` or `redis:<url>`.
 //! - `SESSION_BACKEND`: a name for this backend, echoed in every answer.
 //! - `RGI_SECRET_KEYS`, `RGI_ENV`: the keys (see `rgi_middleware::session::keys`).
+//! - `PROXY_FIX=1`: believe `X-Forwarded-*` from 127.0.0.1 (a TLS-terminating proxy), so
+//!   `X-Forwarded-Proto: https` makes the cookie `Secure`.
+//! - `DEBUG_PAGE=1`: the development debug page on errors (refused, and the process exits, with
+//!   `RGI_ENV=production`).
 //!
 //! | path | behaviour |
 //! |---|---|
@@ -14,13 +18,17 @@
 //! | `/logout` | destroys the session |
 //! | `GET /form` | the CSRF token |
 //! | `POST /form` | (CSRF-checked) `posted <body>` |
+//! | `/fail` | an application error (500; the debug page when on) |
 
 use std::process::ExitCode;
 
 use rgi::{Application, ApplicationExt, Environ, Reply, StartResponse};
+use rgi_middleware::debug_page::DebugPageLayer;
+use rgi_middleware::proxy_fix::ProxyFixLayer;
 use rgi_middleware::session::{
     Csrf, CsrfToken, FileStore, Flash, MemoryStore, RedisStore, Session, SessionLayer,
 };
+use rgi_middleware::Builder;
 
 struct App {
     backend: String,
@@ -72,6 +80,7 @@ impl Application for App {
                 let body = environ.input_mut().read_to_bytes().await?;
                 format!("posted {}", String::from_utf8_lossy(&body))
             }
+            b"/fail" => return Err("sessionapp: deliberate failure".into()),
             _ => return start.error(http::StatusCode::NOT_FOUND),
         };
         start.text(body)
@@ -113,6 +122,22 @@ fn main() -> ExitCode {
         }
     };
     let backend = std::env::var("SESSION_BACKEND").unwrap_or_else(|_| "-".to_owned());
-    let app = App { backend }.layer(Csrf::new()).layer(sessions);
+    let on = |name: &str| std::env::var(name).is_ok_and(|v| v == "1");
+    let debug_page = if on("DEBUG_PAGE") {
+        match DebugPageLayer::from_env() {
+            Ok(layer) => Some(layer),
+            Err(e) => {
+                eprintln!("sessionapp: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
+    let mut stack = Builder::new().enable_when(on("PROXY_FIX"), ProxyFixLayer::new());
+    if let Some(layer) = debug_page {
+        stack = stack.enable(layer);
+    }
+    let app = stack.app(App { backend }.layer(Csrf::new()).layer(sessions));
     rgi_servers::run(app)
 }

@@ -144,6 +144,13 @@ impl Application for TestApp {
                 ]);
                 start.text(Body::from_stream(stream))
             }
+            "/reflect-header" => {
+                // Puts the decoded query into a response header, as an app reflecting user input
+                // would: CR/LF in it must never split the response (the header is refused: 500).
+                let value: Vec<u8> =
+                    percent_encoding::percent_decode(environ.query_string()).collect();
+                start.header("x-reflected", value).text("reflected\n")
+            }
             "/raise-limit" => {
                 // An application may only lower the server's limit (issue 18): this one tries
                 // to raise it.

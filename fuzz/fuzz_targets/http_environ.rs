@@ -1,0 +1,5 @@
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    rgi_fuzz_targets::target("http_environ").expect("a target")(data);
+});
