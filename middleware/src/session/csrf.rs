@@ -243,7 +243,20 @@ impl fmt::Debug for CsrfRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CsrfRejection")
             .field("status", &self.status())
+            .field("reason", &format_args!("{self}"))
             .finish()
+    }
+}
+
+/// Why, in a few words (`CSRF token missing`), for an application that logs refusals itself.
+impl fmt::Display for CsrfRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.refusal {
+            Refusal::Token(why) => write!(f, "CSRF token {why}"),
+            Refusal::TooLarge => f.write_str("form over the size limit"),
+            Refusal::BadBody(why) => write!(f, "form could not be read: {why}"),
+            Refusal::NoSession => f.write_str("no session layer outside the CSRF check"),
+        }
     }
 }
 
@@ -261,8 +274,10 @@ impl Csrf {
     /// routing (so that an unknown path or method is answered `404`/`405` first, as Flask-WTF
     /// does): lets `GET`, `HEAD`, `OPTIONS`, `TRACE` and the exempt paths through, and checks the
     /// token of any other request. The field name is recorded in the environ for
-    /// [`CsrfToken::field`]; a form body that was read is put back. Refusals of a token are
-    /// logged to `rgi.errors` (one line, naming the method and path).
+    /// [`CsrfToken::field`]; a form body that was read is put back. A missing or wrong token is
+    /// the client's mistake: it is answered `403` (and so appears in the access log) but not
+    /// written to `rgi.errors`, which behind nginx would become an `[error]` line per refusal. A
+    /// missing session is the deployment's mistake and is logged there.
     ///
     /// # Errors
     ///
@@ -279,13 +294,6 @@ impl Csrf {
             return Ok(());
         }
         let checked = self.check(environ).await;
-        if let Err(Refusal::Token(why)) = &checked {
-            let path = String::from_utf8_lossy(environ.path_info());
-            environ.errors().log(format_args!(
-                "rgi csrf: refused {} {path}: CSRF token {why}",
-                environ.method()
-            ));
-        }
         if let Err(Refusal::NoSession) = &checked {
             environ
                 .errors()
