@@ -17,6 +17,10 @@ Settings (environment variables):
     BENCH_RESULTS=path    where to append the results (default bench/RESULTS.md; "-" for nowhere)
     BENCH_NOTE=text       a note for RESULTS.md (e.g. "other builds were running")
     BENCH_PORT_BASE=21000 first port; row i uses BASE+10*i (wrk) and BASE+10*i+1 (the app)
+    BENCH_SUITE=all       "gateway" (hello over every gateway), "framework" (TechEmpower's tests, the
+                          middleware stack, todo) or "all"
+    BENCH_PG_PORT=20980   the port of the PostgreSQL the framework rows share
+    TE_POOL=16            database connections per app in the TechEmpower rows
 """
 
 import datetime
@@ -35,6 +39,9 @@ import statistics
 import subprocess
 import sys
 import time
+import http.cookiejar
+import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -62,6 +69,10 @@ BLOCKING = os.environ.get("BENCH_BLOCKING", "1") != "0"
 RESULTS = os.environ.get("BENCH_RESULTS", str(BENCH / "RESULTS.md"))
 NOTE = os.environ.get("BENCH_NOTE", "")
 PORT_BASE = int(os.environ.get("BENCH_PORT_BASE", "21000"))
+SUITE = os.environ.get("BENCH_SUITE", "all")
+PG_PORT = int(os.environ.get("BENCH_PG_PORT", "20980"))
+POOL = int(os.environ.get("TE_POOL", "16"))
+TE_SCHEMA = ROOT / "examples" / "techempower" / "schema.sql"
 
 START_TIMEOUT = 20.0  # seconds a row may take to answer its first request
 STOP_TIMEOUT = 10.0  # seconds between SIGTERM and SIGKILL
@@ -108,6 +119,7 @@ class Tracked:
     def __init__(self):
         self.popens = []
         self.known = {}  # pid -> start time
+        self.headers = []  # what wrk sends with every request (a row's setup may add a cookie)
 
     def add(self, pid):
         st = proc_stat(pid)
@@ -263,7 +275,10 @@ def features():
     have["rgi-cgi"] = (
         None if help_text and probe_rgi_cgi() else "not available yet: hello does not run as a CGI program"
     )
-    for name in ("ref-hyper", "ref-axum", "ref-actix"):
+    for name in ("techempower", "stackhello", "todo"):
+        have[name] = None if os.access(TARGET_DIR / "release" / name, os.X_OK) else f"{TARGET_DIR / 'release' / name} not built"
+    have["postgres"] = None if pg_bin() and which("psql") else "PostgreSQL not installed (apt-get install postgresql)"
+    for name in ("ref-hyper", "ref-axum", "ref-actix", "te-axum", "te-actix"):
         have[name] = None if os.access(REFS / name, os.X_OK) else f"{REFS / name} not built"
     have["hello-static"] = None if os.access(HELLO_STATIC, os.X_OK) else f"{HELLO_STATIC} not built"
     have["libfcgi"] = None if os.access(BUILD / "hello-fcgi", os.X_OK) else "bench/.build/hello-fcgi not built"
@@ -279,6 +294,84 @@ def missing(stack, have):
     reasons = [have.get(n, f"unknown feature {n}") for n in stack.needs]
     reasons = [r for r in reasons if r]
     return "; ".join(dict.fromkeys(reasons)) or None
+
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL: one server for every row that needs it (TechEmpower's tables; todo's database),
+# started from the Debian package into bench/.run/postgres and stopped by its PID at the end.
+
+
+def pg_bin():
+    """The folder of initdb/postgres (/usr/lib/postgresql/VERSION/bin), or None."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1].parent if found else None
+
+
+def as_postgres(cmd):
+    """initdb and postgres refuse to run as root: run them as the package's `postgres` user."""
+    if IS_ROOT:
+        return [which("setpriv") or "setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"] + cmd
+    return cmd
+
+
+def psql(database, *args):
+    out = subprocess.run(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(PG_PORT), "-U", "bench",
+         "-d", database, *args], capture_output=True, text=True, timeout=120)
+    if out.returncode != 0:
+        raise RuntimeError(f"psql {' '.join(args)}: {out.stderr.strip()[:300]}")
+    return out.stdout
+
+
+def start_postgres():
+    """initdb, start, create `hello_world` (TechEmpower's tables, from examples/techempower/schema.sql)
+    and `todo`. Returns the Tracked server. Durability is off (fsync, synchronous_commit): a
+    benchmark database, rebuilt every run."""
+    data_root = RUNS / "postgres"
+    if data_root.exists():
+        shutil.rmtree(data_root)
+    data_root.mkdir(parents=True)
+    data = data_root / "data"
+    env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
+    if IS_ROOT:
+        shutil.chown(data_root, "postgres", "postgres")
+    out = subprocess.run(as_postgres([str(pg_bin() / "initdb"), "-U", "bench", "--auth=trust", "-E", "UTF8",
+                                      "-D", str(data)]), capture_output=True, text=True, env=env, timeout=120)
+    if out.returncode != 0:
+        raise RuntimeError(f"initdb: {out.stderr.strip()[:300]}")
+    tracked = Tracked()
+    RUNNING.append(tracked)
+    with open(data_root / "postgres.log", "ab") as log_file:
+        p = subprocess.Popen(
+            as_postgres([str(pg_bin() / "postgres"), "-D", str(data), "-p", str(PG_PORT), "-k", str(data_root),
+                         "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
+                         "-c", "full_page_writes=off", "-c", "max_connections=200"]),
+            stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    tracked.popens.append(p)
+    tracked.add(p.pid)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if p.poll() is not None:
+            raise RuntimeError(f"postgres exited; see {data_root}/postgres.log")
+        ready = subprocess.run(["psql", "-X", "-h", "127.0.0.1", "-p", str(PG_PORT), "-U", "bench", "-d", "postgres",
+                                "-c", "SELECT 1"], capture_output=True, timeout=10)
+        if ready.returncode == 0:
+            break
+        time.sleep(0.2)
+    else:
+        raise RuntimeError(f"postgres did not answer within 30 s; see {data_root}/postgres.log")
+    psql("postgres", "-c", "CREATE DATABASE hello_world", "-c", "CREATE DATABASE todo")
+    psql("hello_world", "-f", str(TE_SCHEMA))
+    count = psql("hello_world", "-At", "-c", "SELECT count(*) FROM world").strip()
+    fortunes = psql("hello_world", "-At", "-c", "SELECT count(*) FROM fortune").strip()
+    if (count, fortunes) != ("10000", "12"):
+        raise RuntimeError(f"the TechEmpower tables hold {count} worlds and {fortunes} fortunes, not 10000 and 12")
+    tracked.refresh()
+    log(f"bench: PostgreSQL {pg_bin().parent.name} on 127.0.0.1:{PG_PORT} (pid {p.pid}), 10000 worlds, 12 fortunes")
+    return tracked
+
+
+PG = None  # the Tracked PostgreSQL, when a row needs it
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,6 +393,11 @@ def placeholders(index, run_dir):
         "@VENV@": str(VENV),
         "@PHP_FPM@": php_fpm() or "php-fpm",
         "@SPAWN_USER@": spawn_user,
+        "@PGPORT@": str(PG_PORT),
+        "@PGURL@": f"postgres://bench@127.0.0.1:{PG_PORT}/hello_world",
+        "@PGURL_TODO@": f"postgres://bench@127.0.0.1:{PG_PORT}/todo",
+        "@POOL@": str(POOL),
+        "@POOL_HALF@": str(max(1, POOL // 2)),
     }
 
 
@@ -412,8 +510,60 @@ def start(stack, index, round_no):
     problem = wait_http(url, deadline, stack.expect.encode())
     if problem:
         raise RuntimeError(f"no hello from {url} within {START_TIMEOUT:.0f} s ({problem}); logs in {run_dir}")
+    if stack.setup:
+        tracked.headers = SETUPS[stack.setup](f"http://127.0.0.1:{subs['@PORT@']}")
     tracked.refresh()
     return tracked, url
+
+
+# ---------------------------------------------------------------------------------------------
+# Row setups: run once a row answers; each returns the headers wrk sends.
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def todo_login(base, todos=20):
+    """Sign a new user up on examples/todo, add `todos` todos through its forms (CSRF token
+    included), check the list shows them; return the session cookie as a wrk header."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirect())
+
+    def call(path, form=None):
+        data = urllib.parse.urlencode(form).encode() if form is not None else None
+        try:
+            with opener.open(base + path, data=data, timeout=10) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode(errors="replace")
+
+    def csrf(page):
+        m = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        if not m:
+            raise RuntimeError(f"todo: no CSRF token in the page: {page[:200]!r}")
+        return m.group(1)
+
+    _, page = call("/signup")
+    user = f"bench{time.monotonic_ns() % 10**12}"
+    status, _ = call("/signup", {"username": user, "password": "benchmark-password", "csrf_token": csrf(page)})
+    if status != 303:
+        raise RuntimeError(f"todo: sign-up answered {status}")
+    _, page = call("/")
+    for i in range(todos):
+        status, _ = call("/todos", {"title": f"todo number {i + 1} of the benchmark", "csrf_token": csrf(page)})
+        if status != 303:
+            raise RuntimeError(f"todo: adding a todo answered {status}")
+    status, page = call("/")
+    shown = page.count('<li class="todo')
+    if status != 200 or shown != todos:
+        raise RuntimeError(f"todo: the list page answered {status} with {shown} todos, not {todos}")
+    cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
+    return [f"Cookie: {cookie}"]
+
+
+SETUPS = {"todo_login": todo_login}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -427,16 +577,18 @@ def ms(text):
     return float(m.group(1)) * UNITS[m.group(2)] if m else float("nan")
 
 
-def wrk_command(url, seconds, connections=None, latency=False):
+def wrk_command(url, seconds, connections=None, latency=False, headers=()):
     connections = connections or CONNECTIONS
     cmd = ["wrk", f"-t{min(WRK_THREADS, connections)}", f"-c{connections}", f"-d{seconds}s", "--timeout", "2s"]
+    for header in headers:
+        cmd += ["-H", header]
     return cmd + (["--latency"] if latency else []) + [url]
 
 
-def run_wrk(url, seconds, latency=False, connections=None):
+def run_wrk(url, seconds, latency=False, connections=None, headers=()):
     """Run wrk; return (parsed output, wrk's own CPU seconds)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = subprocess.run(wrk_command(url, seconds, connections, latency), capture_output=True, text=True,
+    out = subprocess.run(wrk_command(url, seconds, connections, latency, headers), capture_output=True, text=True,
                          timeout=seconds + 60)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     wrk_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -471,14 +623,19 @@ def measure(stack, index, round_no):
     tracked, url = start(stack, index, round_no)
     try:
         if WARMUP > 0:
-            run_wrk(url, WARMUP)
+            run_wrk(url, WARMUP, headers=tracked.headers)
+        db = PG if PG is not None and "postgres" in stack.needs else None
         cpu0 = tracked.cpu_ticks()
+        db0 = db.cpu_ticks() if db else {}
         t0 = time.monotonic()
-        result, wrk_cpu = run_wrk(url, DURATION, latency=True)
+        result, wrk_cpu = run_wrk(url, DURATION, latency=True, headers=tracked.headers)
         elapsed = time.monotonic() - t0
         cpu1 = tracked.cpu_ticks()
+        db1 = db.cpu_ticks() if db else {}
         ticks = sum(v - cpu0.get(pid, 0) for pid, v in cpu1.items())
         result["cpu"] = 100.0 * ticks / CLK_TCK / elapsed
+        db_ticks = sum(v - db0.get(pid, 0) for pid, v in db1.items())
+        result["db_cpu"] = 100.0 * db_ticks / CLK_TCK / elapsed if db else float("nan")
         result["wrk_cpu"] = 100.0 * wrk_cpu / elapsed
         result["rss_mib"] = tracked.rss_kib() / 1024
         result["procs"] = len(tracked.refresh())
@@ -649,6 +806,10 @@ def versions():
         "rustc": first_line(["rustc", "--version"]),
         "refs": f"hyper {lock_version(refs_lock, 'hyper')}, axum {lock_version(refs_lock, 'axum')}, "
         f"actix-web {lock_version(refs_lock, 'actix-web')}, tokio {lock_version(refs_lock, 'tokio')}",
+        "database": f"{first_line([str(pg_bin() / 'postgres'), '--version']) if pg_bin() else 'PostgreSQL not installed'}"
+        f", tokio-postgres {lock_version(rgi_lock, 'tokio-postgres')} / {lock_version(refs_lock, 'tokio-postgres')}"
+        f", deadpool-postgres {lock_version(rgi_lock, 'deadpool-postgres')}, tera {lock_version(rgi_lock, 'tera')}"
+        f", psycopg2 {pip.get('psycopg2-binary', '?')}, psycogreen {pip.get('psycogreen', '?')}",
         "wrk": first_line(["wrk", "-v"]).split(" [")[0],
         "nginx": first_line([which("nginx") or "nginx", "-v"]).replace("nginx version: ", ""),
         "lighttpd": first_line([which("lighttpd") or "lighttpd", "-v"]).split(" - ")[0],
@@ -680,6 +841,10 @@ def summarize(samples):
         "p99": statistics.median(s["p99"] for s in samples),
         "errors": sum(s["errors"] for s in samples),
         "cpu": statistics.median(s["cpu"] for s in samples),
+        # Requests per CPU-second of the row's own processes (the app, and a front server): the
+        # median over the rounds of each round's ratio.
+        "per_cpu": statistics.median(s["rps"] / (s["cpu"] / 100.0) if s["cpu"] else 0.0 for s in samples),
+        "db_cpu": statistics.median(s.get("db_cpu", float("nan")) for s in samples),
         "wrk_cpu": statistics.median(s["wrk_cpu"] for s in samples),
         "rss": max(s["rss_mib"] for s in samples),
         "procs": max(s["procs"] for s in samples),
@@ -687,24 +852,32 @@ def summarize(samples):
     }
 
 
+def three_oh(key, summary):
+    """The "3.0" row to compare `key` with: web.py on gunicorn gevent serving the same test."""
+    if key.startswith("te-"):
+        return summary.get(f"te-webpy-{key.rsplit('-', 1)[1]}", {}).get("rps")
+    return summary.get("webpy-gevent", {}).get("rps")
+
+
 def table(stacks, summary, unavailable, failures):
     by_key = {s.key: s for s in stacks}
     names = {s.key: s.name for s in stacks}
     lines = [
-        "| stack | req/s (median) | min–max | p50 ms | p99 ms | errors | CPU % (stack) | CPU % (wrk) | RSS MiB | ratio | × \"3.0\" |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+        "| stack | req/s (median) | min–max | p50 ms | p99 ms | errors | CPU % (stack) | req per CPU-s | CPU % (db) "
+        "| CPU % (wrk) | RSS MiB | ratio | × \"3.0\" |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
-    base = summary.get("webpy-gevent", {}).get("rps")
+    blank = " | " * 12
     for s in stacks:
         name = f"{s.name} *(ref)*" if s.ref else s.name
         if s.key in unavailable:
-            lines.append(f"| {name} | {unavailable[s.key]} | | | | | | | | | |")
+            lines.append(f"| {name} | {unavailable[s.key]}{blank}")
             continue
         if s.key in failures:
-            lines.append(f"| {name} | failed: {failures[s.key]} | | | | | | | | | |")
+            lines.append(f"| {name} | failed: {failures[s.key]}{blank}")
             continue
         if s.key not in summary:
-            lines.append(f"| {name} | not measured (0 rounds) | | | | | | | | | |")
+            lines.append(f"| {name} | not measured (0 rounds){blank}")
             continue
         r = summary[s.key]
         ref = s.group if s.group and s.group != s.key else None
@@ -713,18 +886,21 @@ def table(stacks, summary, unavailable, failures):
             ratio = f"{fmt_ratio(r['rps'], summary[ref]['rps'])} {by_key[ref].key}"
         lines.append(
             f"| {name} | {fmt_num(r['rps'])} | {fmt_num(r['min'])}–{fmt_num(r['max'])} | {fmt_num(r['p50'], 2)} "
-            f"| {fmt_num(r['p99'], 2)} | {r['errors']} | {fmt_num(r['cpu'])} | {fmt_num(r['wrk_cpu'])} "
-            f"| {fmt_num(r['rss'], 1)} | {ratio} | {fmt_ratio(r['rps'], base)} |"
+            f"| {fmt_num(r['p99'], 2)} | {r['errors']} | {fmt_num(r['cpu'])} | {fmt_num(r['per_cpu'])} "
+            f"| {fmt_num(r['db_cpu'])} | {fmt_num(r['wrk_cpu'])} "
+            f"| {fmt_num(r['rss'], 1)} | {ratio} | {fmt_ratio(r['rps'], three_oh(s.key, summary))} |"
         )
     lines += ["", "| target | row / reference | ratio | |", "|---|---|---:|---|"]
-    for what, row, ref, want in TARGETS:
+    for target in TARGETS:
+        what, row, ref, want = target[:4]
+        metric = target[4] if len(target) > 4 else "rps"
         if row not in names:
             continue
         if row in summary and ref in summary:
-            got = summary[row]["rps"] / summary[ref]["rps"] if summary[ref]["rps"] else 0
+            mine, theirs = summary[row][metric], summary[ref][metric]
+            got = mine / theirs if theirs else 0
             verdict = "met" if got >= want else "missed"
-            lines.append(f"| {what} | {fmt_num(summary[row]['rps'])} / {fmt_num(summary[ref]['rps'])} "
-                         f"| {got:.2f}× | {verdict} |")
+            lines.append(f"| {what} | {fmt_num(mine)} / {fmt_num(theirs)} | {got:.2f}× | {verdict} |")
         else:
             why = unavailable.get(row) or unavailable.get(ref) or failures.get(row) or failures.get(ref) or "not run"
             lines.append(f"| {what} | {names.get(row, row)} / {names.get(ref, ref)} | – | {why} |")
@@ -743,12 +919,11 @@ def main():
 
     have = features()
     indexed = list(enumerate(STACKS))
-    if ONLY:
-        keys = set(ONLY)
-        for _, row, ref, _ in TARGETS:
-            if row in keys:
-                keys.add(ref)
-        indexed = [(i, s) for i, s in indexed if s.key in keys]
+    keys = set(ONLY) if ONLY else {s.key for s in STACKS if SUITE == "all" or SUITE in s.suites}
+    for target in TARGETS:
+        if target[1] in keys:
+            keys.add(target[2])
+    indexed = [(i, s) for i, s in indexed if s.key in keys]
     stacks = [s for _, s in indexed]
     unavailable = {s.key: missing(s, have) for s in stacks if missing(s, have)}
     runnable = [(i, s) for i, s in indexed if s.key not in unavailable]
@@ -760,6 +935,17 @@ def main():
         f"load {load[0]:.2f}, rustc processes {busy}")
     for key, why in unavailable.items():
         log(f"bench: skipping {key}: {why}")
+
+    global PG
+    if any("postgres" in s.needs for _, s in runnable):
+        try:
+            PG = start_postgres()
+        except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+            log(f"bench: PostgreSQL: {e}")
+            for _, s in runnable:
+                if "postgres" in s.needs:
+                    unavailable[s.key] = f"PostgreSQL did not start: {e}"
+            runnable = [(i, s) for i, s in runnable if s.key not in unavailable]
 
     samples = {s.key: [] for _, s in runnable}
     failures = {}
@@ -778,12 +964,15 @@ def main():
                 continue
             samples[stack.key].append(r)
             log(f"bench: round {round_no} {stack.key:15} {r['rps']:>10,.0f} req/s  p50 {r['p50']:.2f} ms  "
-                f"p99 {r['p99']:.2f} ms  errors {r['errors']}  cpu {r['cpu']:.0f}%  wrk {r['wrk_cpu']:.0f}%  "
+                f"p99 {r['p99']:.2f} ms  errors {r['errors']}  cpu {r['cpu']:.0f}%  db {r['db_cpu']:.0f}%  wrk {r['wrk_cpu']:.0f}%  "
                 f"rss {r['rss_mib']:.1f} MiB")
     summary = {k: summarize(v) for k, v in samples.items() if v and k not in failures}
 
+    if PG is not None:
+        RUNNING.remove(PG)
+        PG.stop()
     idle_lines = []
-    if IDLE > 0:
+    if IDLE > 0 and SUITE in ("all", "gateway"):
         for key in IDLE_ROWS:
             match = [(i, s) for i, s in runnable if s.key == key and key not in failures]
             if not match:
@@ -801,7 +990,7 @@ def main():
             log(f"bench: idle {key}: {before:.1f} MiB → {with_conns:.1f} MiB with {answered} connections")
 
     blocking_lines = []
-    if BLOCKING and not ONLY:
+    if BLOCKING and not ONLY and SUITE in ("all", "gateway"):
         try:
             blocking_lines = blocking_checks(len(STACKS) + 1, have)
         except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
@@ -822,12 +1011,16 @@ def main():
         kind = "full" if ROUNDS >= 4 and DURATION >= 5 else "short"
         vers = versions()
         header = [
-            f"## {started:%Y-%m-%d %H:%M} UTC — {kind} run",
+            f"## {started:%Y-%m-%d %H:%M} UTC — {kind} run" + ("" if SUITE == "all" and not ONLY else
+                                                                ", " + (f"rows {','.join(ONLY)}" if ONLY else
+                                                                        f"suite {SUITE}")),
             "",
             f"- machine: {machine()}",
             f"- settings: wrk -t{WRK_THREADS} -c{CONNECTIONS}, {ROUNDS} interleaved rounds × {DURATION} s after a "
             f"{WARMUP} s warm-up; medians; errors summed over the rounds; CPU in % of one core (median), RSS summed "
-            "over the row's processes (max); nginx 2 workers, app servers 2 threads/workers",
+            "over the row's processes (max); nginx 2 workers, app servers 2 threads/workers"
+            + (f"; PostgreSQL on the same cores, {POOL} connections per app (web.py: {max(1, POOL // 2)} per worker "
+               "process), CPU % (db) is its share" if PG is not None else ""),
             f"- load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; rustc processes at start: {busy}",
             "- versions: " + "; ".join(f"{k} {v}" for k, v in vers.items()),
         ]

@@ -2,7 +2,8 @@
 # The benchmark in one command: installs what it needs (apt, a Python venv, cargo builds), then runs
 # every stack on 127.0.0.1 with wrk, prints the table with ratios and appends it to bench/RESULTS.md.
 #
-#   bench/run.sh          # the full run (4 rounds × (2 s warm-up + 8 s) per row, ~19 minutes)
+#   bench/run.sh          # the full run (4 rounds × (2 s warm-up + 8 s) per row, ~40 minutes)
+#   BENCH_SUITE=framework bench/run.sh   # TechEmpower's tests, the middleware stack, todo (~25 minutes)
 #   BENCH_ROUNDS=1 BENCH_DURATION=2 BENCH_WARMUP=1 BENCH_IDLE=0 BENCH_BLOCKING=0 bench/run.sh   # smoke
 #
 # Settings are environment variables (see bench/README.md); BENCH_SKIP_SETUP=1 skips the installs
@@ -29,13 +30,16 @@ setup_apt() {
   [ -e /usr/include/fcgi_stdio.h ] || need+=(libfcgi-dev)
   compgen -G "/usr/sbin/php-fpm*" >/dev/null || need+=(php-fpm)
   compgen -G "/etc/php/*/mods-available/apcu.ini" >/dev/null || need+=(php-apcu)
+  # The framework rows' database (TechEmpower's tables, todo on PostgreSQL); psql loads the tables.
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
+  command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
   if [ ${#need[@]} -gt 0 ]; then
     echo "bench: installing ${need[*]}" >&2
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
     # Debian may start system nginx/lighttpd/php-fpm services on install; the benchmark runs its own.
     local svc
-    for svc in nginx lighttpd php-fpm; do
+    for svc in nginx lighttpd php-fpm postgresql; do
       $SUDO service "$svc" stop >/dev/null 2>&1 || true
     done
     for svc in /etc/init.d/php*-fpm; do
@@ -72,10 +76,19 @@ setup_c() {
 }
 
 setup_rust() {
-  # RGI's hello (and every other binary: the same feature set as the rest of the team's builds).
-  cargo build --release --bins --quiet
+  if [ "${BENCH_SUITE:-all}" = framework ]; then
+    # Only what the framework rows run (each binary is a fat-LTO link of its own).
+    cargo build --release --quiet -p example-hello -p example-techempower -p example-todo -p rgi-tests \
+      --bin hello --bin techempower --bin todo --bin stackhello
+  else
+    # RGI's hello (and every other binary: the same feature set as the rest of the team's builds).
+    cargo build --release --bins --quiet
+  fi
   # The reference servers: a separate cargo project with its own lock file and target folder.
   cargo build --release --quiet --manifest-path "$BENCH/refs/Cargo.toml"
+  if [ "${BENCH_SUITE:-all}" = framework ]; then
+    return
+  fi
   # hello again, built as a CGI program should be (statically linked, LTO, stripped): the
   # rgi-cgi-static row. Its own target folder, so the shared one keeps its usual flags.
   local host

@@ -14,6 +14,9 @@ Placeholders in commands and config files (filled by bench.py for each row and r
     @VENV@      the Python virtualenv (bench/.venv)
     @PHP_FPM@   the php-fpm binary
     @SPAWN_USER@  "-u nobody -g nogroup" when running as root, else nothing (spawn-fcgi)
+    @PGURL@     the benchmark's PostgreSQL database (TechEmpower's tables), postgres://bench@127.0.0.1:PORT/hello_world
+    @PGPORT@    its port
+    @POOL@      database connections per app (TE_POOL, default 16); @POOL_HALF@ per process of a two-process app
 
 A row's fields:
 
@@ -31,6 +34,10 @@ A row's fields:
     stage    files to copy into the run folder before starting, {"www/hello": "@BUILD@/hello-cgi"}
     path     the path wrk requests (default /hello); the row is ready when it answers 200 with
     expect   this text in the body (default "Hello World")
+    setup    a function of bench.py run once the row answers (e.g. "todo_login": sign up, add todos,
+             log in); it returns the headers wrk sends (a session cookie)
+    suites   the suites the row belongs to (BENCH_SUITE): "gateway" (hello over every gateway) and/or
+             "framework" (TechEmpower's tests, the middleware stack, todo)
 """
 
 from dataclasses import dataclass, field
@@ -49,6 +56,8 @@ class Stack:
     stage: dict[str, str] = field(default_factory=dict)
     path: str = "/hello"  # what wrk requests; the row is ready when it answers 200 with `expect`
     expect: str = "Hello World"
+    setup: str | None = None
+    suites: tuple[str, ...] = ("gateway",)
 
 
 RGI = "@HELLO@ --threads 2"
@@ -60,7 +69,7 @@ STACKS = [
           needs=("nginx",), ref=True),
     # RGI over HTTP, directly.
     Stack("rgi-http", "RGI HTTP direct (hello, --threads 2)", app=f"{RGI} --bind 127.0.0.1:@PORT@",
-          needs=("rgi",), group="axum"),
+          needs=("rgi",), group="axum", suites=("gateway", "framework")),
     # The process manager: a master and worker processes; two threads in all, as in the other rows.
     Stack("rgi-async-1", "RGI HTTP, async worker ×1 (-w 1 -k async --threads 2)",
           app="@HELLO@ -w 1 -k async --threads 2 --bind 127.0.0.1:@PORT@", needs=("rgi-workers",), group="axum"),
@@ -73,7 +82,7 @@ STACKS = [
           app="@HELLO@ -w 2 -k sync --threads 1 --bind 127.0.0.1:@PORT@", needs=("rgi-workers",), group="axum"),
     # The Rust servers RGI competes with.
     Stack("hyper", "raw hyper 1.x (2 threads)", app="@REFS@/ref-hyper --bind 127.0.0.1:@PORT@ --threads 2",
-          needs=("ref-hyper",), ref=True, group="axum"),
+          needs=("ref-hyper",), ref=True, group="axum", suites=("gateway", "framework")),
     Stack("axum", "axum 0.8 (2 threads)", app="@REFS@/ref-axum --bind 127.0.0.1:@PORT@ --threads 2",
           needs=("ref-axum",), ref=True, group="axum"),
     Stack("actix", "actix-web 4 (2 workers)", app="@REFS@/ref-actix --bind 127.0.0.1:@PORT@ --threads 2",
@@ -120,7 +129,72 @@ STACKS = [
           stage={"www/hello": "@BUILD@/hello-cgi"}, needs=("c-cgi", "fcgiwrap", "nginx"), group="c-cgi"),
 ]
 
-# The issue's targets: (what, row, reference row, the ratio the row should reach). Reported, not asserted.
+FRAMEWORK = ("framework",)
+
+# The middleware stack's cost: the same hello (examples/hello's body) bare, and under the standard
+# stack (request id, proxy fix, access log to a file, sessions, CSRF, compression negotiating
+# identity): tests/src/bin/stackhello.rs. wrk sends no cookie, as a first visit does.
+STACKS += [
+    Stack("hello-bare", "hello bare (stackhello, --threads 2)",
+          app="@RELEASE@/stackhello --threads 2 --bind 127.0.0.1:@PORT@", needs=("stackhello",), ref=True,
+          suites=FRAMEWORK),
+    Stack("hello-stack", "hello under the standard middleware stack",
+          app="@RELEASE@/stackhello --standard-stack @DIR@ --threads 2 --bind 127.0.0.1:@PORT@",
+          needs=("stackhello",), group="hello-bare", suites=FRAMEWORK),
+]
+
+# TechEmpower's tests (examples/techempower; bench/refs te-axum, te-actix; python/techempower.py),
+# all on one PostgreSQL started by bench.py, each app with a pool of @POOL@ connections.
+TE_TESTS = [
+    # (key, path, text the answer must hold)
+    ("json", "/json", "Hello, World!"),
+    ("db", "/db", "randomNumber"),
+    ("queries", "/queries?queries=20", "randomNumber"),
+    ("fortunes", "/fortunes", "&lt;script&gt;"),
+    ("updates", "/updates?queries=20", "randomNumber"),
+]
+TE_APP = "@RELEASE@/techempower --database @PGURL@ --pool @POOL@ --threads 2"
+TE_SERVERS = [
+    # (key, name, app, front, needs, tests)
+    ("rgi", "RGI framework HTTP", f"{TE_APP} --bind 127.0.0.1:@PORT@", None, ("techempower",), None),
+    ("rgi-fcgi", "nginx → RGI framework FastCGI (keep_conn off)",
+     f"{TE_APP} --protocol fastcgi --bind 127.0.0.1:@BACKEND@", "nginx/fastcgi.conf", ("techempower", "nginx"),
+     ("json", "db", "fortunes")),
+    ("rgi-fcgi-keep", "nginx → RGI framework FastCGI (keep_conn on)",
+     f"{TE_APP} --protocol fastcgi --bind 127.0.0.1:@BACKEND@", "nginx/fastcgi-keepconn.conf",
+     ("techempower", "nginx"), ("json", "db", "fortunes")),
+    ("axum", "axum 0.8", "@REFS@/te-axum --database @PGURL@ --pool @POOL@ --threads 2 --bind 127.0.0.1:@PORT@",
+     None, ("te-axum",), None),
+    ("actix", "actix-web 4", "@REFS@/te-actix --database @PGURL@ --pool @POOL@ --threads 2 --bind 127.0.0.1:@PORT@",
+     None, ("te-actix",), None),
+    ("webpy", 'nginx → gunicorn gevent ×2 → web.py ("3.0")',
+     f"env TE_DATABASE=@PGURL@ TE_POOL=@POOL_HALF@ {GUNICORN} -k gevent techempower:application",
+     "nginx/proxy.conf", ("venv", "nginx"), None),
+]
+for test, path, expect in TE_TESTS:
+    for server, name, app, front, needs, tests in TE_SERVERS:
+        if tests is not None and test not in tests:
+            continue
+        STACKS.append(Stack(f"te-{server}-{test}", f"{path}: {name}", app=app, front=front,
+                            needs=needs + ("postgres",), ref=server in ("axum", "webpy"),
+                            group=f"te-axum-{test}", path=path, expect=expect, suites=FRAMEWORK))
+
+# todo's list page (GET / signed in, 20 todos) behind nginx over FastCGI (keep_conn on, as
+# deploy/nginx/todo-upstream.conf), on SQLite and on PostgreSQL.
+TODO_APP = "@RELEASE@/todo --protocol fastcgi --bind 127.0.0.1:@BACKEND@ --threads 2"
+STACKS += [
+    Stack("todo-sqlite", "todo list page: nginx → RGI FastCGI (keep_conn on), SQLite",
+          app=f"{TODO_APP} --database sqlite:@DIR@/todo.db", front="nginx/fastcgi-keepconn.conf",
+          needs=("todo", "nginx"), path="/", expect="Log in", setup="todo_login", suites=FRAMEWORK),
+    Stack("todo-pg", "todo list page: nginx → RGI FastCGI (keep_conn on), PostgreSQL",
+          app=f"{TODO_APP} --database @PGURL_TODO@", front="nginx/fastcgi-keepconn.conf",
+          needs=("todo", "nginx", "postgres"), path="/", expect="Log in", setup="todo_login",
+          group="todo-sqlite", suites=FRAMEWORK),
+]
+
+# The issue's targets: (what, row, reference row, the ratio the row should reach[, metric]); the
+# metric is "rps" (requests per second, the default) or "per_cpu" (requests per CPU-second of the
+# row's own processes: the app, and nginx in front). Reported, not asserted.
 TARGETS = [
     ("RGI HTTP ≥ 1.0× axum", "rgi-http", "axum", 1.0),
     ("RGI HTTP ≥ 0.95× raw hyper", "rgi-http", "hyper", 0.95),
@@ -131,7 +205,14 @@ TARGETS = [
     ('RGI HTTP direct ≥ 20× "3.0"', "rgi-http", "webpy-gevent", 20.0),
     ("lighttpd→RGI CGI ≥ 0.9× C CGI", "rgi-cgi", "c-cgi", 0.9),
     ("lighttpd→RGI CGI (static LTO build) ≥ 0.9× C CGI", "rgi-cgi-static", "c-cgi", 0.9),
+    ("standard middleware stack costs ≤ 15% of bare hello", "hello-stack", "hello-bare", 0.85),
 ]
+for _test, _path, _ in TE_TESTS:
+    TARGETS.append((f"RGI framework ≥ 1.0× axum on {_path} (req/s)", f"te-rgi-{_test}", f"te-axum-{_test}", 1.0))
+    TARGETS.append((f"RGI framework ≥ 1.0× axum on {_path} (req per CPU-second)", f"te-rgi-{_test}",
+                    f"te-axum-{_test}", 1.0, "per_cpu"))
+TARGETS.append(('RGI framework ≥ 10× "3.0" (web.py, gunicorn gevent) on /fortunes', "te-rgi-fortunes",
+                "te-webpy-fortunes", 10.0))
 
 # Rows measured for memory with many idle keep-alive connections (BENCH_IDLE connections each).
 IDLE_ROWS = ["rgi-http", "rgi-async-1", "hyper", "axum", "actix"]

@@ -13,6 +13,7 @@ use rgi_middleware::error_pages::ErrorPagesLayer;
 use rgi_middleware::proxy_fix::ProxyFixLayer;
 use rgi_middleware::request_id::RequestIdLayer;
 use rgi_middleware::security_headers::SecurityHeadersLayer;
+use rgi_middleware::session::{Csrf, Keys, SessionLayer};
 use rgi_middleware::{Builder, CompressionLayer, Static};
 
 /// Where the stack keeps its files: `public/` (static files) and `access.log`.
@@ -67,4 +68,22 @@ fn page() -> String {
         .map(|i| format!("<li>row {i}: the quick brown fox</li>\n"))
         .collect();
     format!("<!doctype html><title>stack</title><ul>\n{rows}</ul>\n")
+}
+
+/// The standard stack a site runs, as bench/ prices it (`stackhello --standard-stack DIR`): request
+/// id, proxy fix, access log to `DIR/access.log`, cookie sessions (a key made at start), CSRF
+/// protection and compression negotiating the encoding (identity for a client that asks for none).
+///
+/// # Errors
+///
+/// When the access log cannot be opened or no session key can be made.
+pub fn standard(dir: &Path) -> Result<Builder, Box<dyn std::error::Error>> {
+    let sessions = SessionLayer::builder().keys(Keys::ephemeral()?).build()?;
+    Ok(Builder::new()
+        .enable(RequestIdLayer::new())
+        .enable(ProxyFixLayer::new())
+        .enable(AccessLogLayer::file(dir.join("access.log"))?)
+        .enable(CompressionLayer::new())
+        .enable(sessions)
+        .enable(Csrf::new()))
 }

@@ -1,4 +1,7 @@
-//! What the three reference servers share: the command line and the hello body.
+//! What the three reference servers share: the command line and the hello body; [`te`]: what the
+//! TechEmpower-shaped apps share.
+
+pub mod te;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
