@@ -250,11 +250,19 @@ impl Templates {
     ///
     /// [`TemplateError`] naming the file and line.
     pub fn render(&self, name: &str, context: &Context) -> Result<String, TemplateError> {
+        self.render_layers(name, &[context])
+    }
+
+    /// Render `name` with the globals, then each of `layers` over the ones before: every value is
+    /// copied once (tera renders from one owned context).
+    fn render_layers(&self, name: &str, layers: &[&Context]) -> Result<String, TemplateError> {
         if self.reload {
             self.reload_if_changed()?;
         }
         let mut full = self.globals.clone();
-        full.extend(context.clone());
+        for layer in layers {
+            full.extend((*layer).clone());
+        }
         let loaded = self.loaded.read().unwrap_or_else(PoisonError::into_inner);
         loaded
             .tera
@@ -414,22 +422,23 @@ impl Render {
         let Some(templates) = &self.shared.templates else {
             return Err(Error::internal("no templates configured (App::templates)"));
         };
-        let mut full = self.request_context.clone();
+        let mut flashes = Context::new();
         if let Some(flash) = &self.flash {
-            full.insert("flashes", &flash.take());
+            flashes.insert("flashes", &flash.take());
         }
-        full.extend(context.clone());
-        templates.render(name, &full).map_err(|e| {
-            if templates.reload {
-                Error::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("template error: {e}"),
-                )
-                .with_cause(e)
-            } else {
-                Error::internal(e)
-            }
-        })
+        templates
+            .render_layers(name, &[&self.request_context, &flashes, context])
+            .map_err(|e| {
+                if templates.reload {
+                    Error::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("template error: {e}"),
+                    )
+                    .with_cause(e)
+                } else {
+                    Error::internal(e)
+                }
+            })
     }
 }
 

@@ -5,7 +5,8 @@
 //! format with `%({x-request-id}i)s` shows it), and echoed in the response's `X-Request-Id` header
 //! (unless the application set its own).
 //!
-//! A generated id is 128 random bits from the operating system, as 32 lowercase hex digits. An incoming
+//! A generated id is 128 unpredictable bits (a keyed hash of a counter, its keys drawn from the operating
+//! system once per thread: no system call per request), as 32 lowercase hex digits. An incoming
 //! id is used only when [`RequestIdLayer::trust_incoming`] is on (the proxy in front sets or sanitises
 //! the header, as nginx's `proxy_set_header X-Request-Id $request_id` does), and only if it looks like an
 //! id: 1 to 128 characters of `A-Z a-z 0-9 - _ . : + / =`. Anything else is replaced, so a client cannot
@@ -27,9 +28,9 @@
 //! assert_eq!(response.text(), echoed);
 //! ```
 
+use std::cell::Cell;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::hash::{BuildHasher, RandomState};
 
 use http::header::{HeaderName, HeaderValue};
 use rgi::{Application, Environ, Layer, Reply, StartResponse};
@@ -45,21 +46,10 @@ const MAX_LEN: usize = 128;
 pub struct RequestId(HeaderValue);
 
 impl RequestId {
-    /// A new random id: 128 bits from the operating system, as 32 lowercase hex digits.
+    /// A new random id: 128 unpredictable bits as 32 lowercase hex digits (no system call: see the
+    /// [module docs](self)).
     pub fn generate() -> Self {
-        let mut bytes = [0u8; 16];
-        if getrandom::fill(&mut bytes).is_err() {
-            // No entropy source (a sandbox without getrandom(2)): ids must still differ, so mix
-            // the clock, the process and a counter. Unpredictability is lost, uniqueness is kept.
-            static COUNTER: AtomicU64 = AtomicU64::new(0);
-            let nanos = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64);
-            let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-            bytes[..8].copy_from_slice(&nanos.to_be_bytes());
-            bytes[8..12].copy_from_slice(&std::process::id().to_be_bytes());
-            bytes[12..].copy_from_slice(&(count as u32).to_be_bytes());
-        }
+        let bytes = random_128();
         let mut hex = [0u8; 32];
         for (i, b) in bytes.iter().enumerate() {
             hex[2 * i] = HEX[usize::from(b >> 4)];
@@ -95,6 +85,26 @@ impl RequestId {
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
+
+thread_local! {
+    /// This thread's id generator: SipHash keys drawn from the operating system when the thread
+    /// first makes an id, and a counter.
+    static GENERATOR: (RandomState, Cell<u64>) = (RandomState::new(), Cell::new(0));
+}
+
+/// 128 bits no client can predict, without a system call per request: a keyed hash (SipHash, whose
+/// keys `RandomState` draws from the operating system once per thread) of a per-thread counter,
+/// twice. Ids of different threads differ by their keys; a thread's ids by its counter.
+fn random_128() -> [u8; 16] {
+    GENERATOR.with(|(keys, counter)| {
+        let n = counter.get();
+        counter.set(n.wrapping_add(2));
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&keys.hash_one(n).to_le_bytes());
+        bytes[8..].copy_from_slice(&keys.hash_one(n.wrapping_add(1)).to_le_bytes());
+        bytes
+    })
+}
 
 impl fmt::Display for RequestId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

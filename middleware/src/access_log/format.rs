@@ -30,12 +30,13 @@
 //! assert_eq!(format.render(&record, 1), "GET /hello 200 6");
 //! ```
 
+use std::cell::RefCell;
 use std::fmt::{self, Write as _};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 /// gunicorn's default access-log format (Apache "combined" without the host name lookups).
 pub const DEFAULT_FORMAT: &str = r#"%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s""#;
@@ -161,6 +162,34 @@ pub struct AccessRecord {
 }
 
 impl AccessFormat {
+    /// The request and the response headers this format shows: all a caller needs to put in an
+    /// [`AccessRecord`] (copying every header of every request costs more than the line itself).
+    pub(crate) fn headers_used(&self) -> (Vec<HeaderName>, Vec<HeaderName>) {
+        let name = |n: &str| HeaderName::from_bytes(n.as_bytes()).ok();
+        match self {
+            AccessFormat::Json => (
+                vec![http::header::REFERER, http::header::USER_AGENT],
+                Vec::new(),
+            ),
+            AccessFormat::Atoms(pieces) => {
+                let (mut request, mut response) = (Vec::new(), Vec::new());
+                for AtomPiece(piece) in pieces {
+                    let (list, header) = match piece {
+                        Piece::Atom('f') => (&mut request, Some(http::header::REFERER)),
+                        Piece::Atom('a') => (&mut request, Some(http::header::USER_AGENT)),
+                        Piece::RequestHeader(n) => (&mut request, name(n)),
+                        Piece::ResponseHeader(n) => (&mut response, name(n)),
+                        _ => continue,
+                    };
+                    if let Some(header) = header.filter(|h| !list.contains(h)) {
+                        list.push(header);
+                    }
+                }
+                (request, response)
+            }
+        }
+    }
+
     /// Render `record` as one line (without the newline); `pid` is the worker's process id.
     pub fn render(&self, record: &AccessRecord, pid: u32) -> String {
         match self {
@@ -197,15 +226,13 @@ fn render_atom(out: &mut String, atom: char, r: &AccessRecord, pid: u32) {
     let (path, query) = path_and_query(&r.target);
     match atom {
         'h' => match r.remote {
-            Some(addr) => {
-                let _ = write!(out, "{}", addr.ip());
-            }
+            Some(addr) => push_ip(out, addr.ip()),
             None => out.push('-'),
         },
         'l' | 'u' => out.push('-'),
         't' => {
             out.push('[');
-            out.push_str(&clf_time(r.time));
+            push_clf_time(out, r.time);
             out.push(']');
         }
         'r' => {
@@ -253,6 +280,47 @@ fn render_atom(out: &mut String, atom: char, r: &AccessRecord, pid: u32) {
     }
 }
 
+/// An IP address as `Display` writes it; IPv4 by hand (`Display` through `fmt` costs more than the
+/// rest of the line).
+fn push_ip(out: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                if octet >= 100 {
+                    out.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    out.push(char::from(b'0' + octet / 10 % 10));
+                }
+                out.push(char::from(b'0' + octet % 10));
+            }
+        }
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
+thread_local! {
+    /// The last second formatted by [`push_clf_time`] on this thread, and its text.
+    static CLF_CACHE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+}
+
+/// [`clf_time`] into `out`, formatted once per second per thread.
+fn push_clf_time(out: &mut String, time: SystemTime) {
+    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    CLF_CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.0 != secs {
+            *cache = (secs, clf_time(time));
+        }
+        out.push_str(&cache.1);
+    });
+}
+
 /// Copy bytes, escaping `"`, `\`, control characters and non-ASCII as `\xHH` so that a line stays
 /// one line and parseable whatever the client sent.
 fn push_escaped(out: &mut String, bytes: &[u8]) {
@@ -290,7 +358,11 @@ fn render_json(r: &AccessRecord, pid: u32) -> String {
     push_json_str(&mut out, rfc3339(r.time).as_bytes());
     out.push_str(",\"remote\":");
     match r.remote {
-        Some(addr) => push_json_str(&mut out, addr.ip().to_string().as_bytes()),
+        Some(addr) => {
+            let mut ip = String::with_capacity(15);
+            push_ip(&mut ip, addr.ip());
+            push_json_str(&mut out, ip.as_bytes());
+        }
         None => out.push_str("null"),
     }
     out.push_str(",\"method\":");
@@ -446,6 +518,46 @@ mod tests {
         assert!(line.contains("\"status\":200"));
         assert!(line.contains("\"user_agent\":\"curl/8 \\\"x\\\"\""));
         assert!(line.ends_with("\"pid\":7}"));
+    }
+
+    #[test]
+    fn ip_addresses_render_as_display_does() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.30.40",
+            "192.168.100.255",
+            "::1",
+            "2001:db8::7",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            let mut out = String::new();
+            push_ip(&mut out, ip);
+            assert_eq!(out, ip.to_string());
+        }
+    }
+
+    #[test]
+    fn the_cached_time_follows_the_clock() {
+        let base = UNIX_EPOCH + Duration::from_secs(1_795_615_200);
+        for offset in [0, 0, 1, 86_400, 1] {
+            let time = base + Duration::from_millis(offset * 1000 + 300);
+            let mut out = String::new();
+            push_clf_time(&mut out, time);
+            assert_eq!(out, clf_time(time));
+        }
+    }
+
+    #[test]
+    fn a_format_names_the_headers_it_shows() {
+        let format: AccessFormat = "%(a)s %({X-Request-Id}i)s %({etag}o)s %(f)s %(a)s"
+            .parse()
+            .unwrap();
+        let (request, response) = format.headers_used();
+        assert_eq!(request, ["user-agent", "x-request-id", "referer"]);
+        assert_eq!(response, ["etag"]);
+        let (request, response) = AccessFormat::Json.headers_used();
+        assert_eq!((request.len(), response.len()), (2, 0));
     }
 
     #[test]

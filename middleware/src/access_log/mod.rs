@@ -45,7 +45,7 @@ use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use http_body::{Frame, SizeHint};
 use rgi::{Application, Body, BodyKind, BoxError, Environ, Layer, Reply, StartResponse};
 
@@ -86,6 +86,33 @@ struct Shared {
     sink: Sink,
     format: AccessFormat,
     pid: u32,
+    /// The request and response headers `format` shows: the only ones copied into a record.
+    request_headers: Vec<HeaderName>,
+    response_headers: Vec<HeaderName>,
+}
+
+impl Shared {
+    fn new(sink: Sink, format: AccessFormat) -> Arc<Shared> {
+        let (request_headers, response_headers) = format.headers_used();
+        Arc::new(Shared {
+            sink,
+            format,
+            pid: std::process::id(),
+            request_headers,
+            response_headers,
+        })
+    }
+}
+
+/// The headers of `from` named in `names` (a map without allocation when there are none).
+fn copy_headers(from: &HeaderMap, names: &[HeaderName]) -> HeaderMap {
+    let mut to = HeaderMap::new();
+    for name in names {
+        for value in from.get_all(name) {
+            to.append(name.clone(), value.clone());
+        }
+    }
+    to
 }
 
 impl fmt::Debug for AccessLogLayer {
@@ -105,11 +132,7 @@ impl fmt::Debug for AccessLogLayer {
 impl AccessLogLayer {
     fn with_sink(sink: Sink) -> Self {
         AccessLogLayer {
-            shared: Arc::new(Shared {
-                sink,
-                format: AccessFormat::default(),
-                pid: std::process::id(),
-            }),
+            shared: Shared::new(sink, AccessFormat::default()),
         }
     }
 
@@ -137,11 +160,7 @@ impl AccessLogLayer {
     /// Use `format` (parse one with `"%(h)s …".parse()` or `"json".parse()`).
     pub fn format(self, format: AccessFormat) -> Self {
         AccessLogLayer {
-            shared: Arc::new(Shared {
-                sink: self.shared.sink.clone(),
-                format,
-                pid: self.shared.pid,
-            }),
+            shared: Shared::new(self.shared.sink.clone(), format),
         }
     }
 }
@@ -184,7 +203,7 @@ impl<A: Application> Application for AccessLog<A> {
             status: 0,
             bytes: 0,
             duration: Default::default(),
-            request_headers: environ.headers().clone(),
+            request_headers: copy_headers(environ.headers(), &self.shared.request_headers),
             response_headers: HeaderMap::new(),
         };
         let mut pending = Pending {
@@ -196,7 +215,8 @@ impl<A: Application> Application for AccessLog<A> {
             Ok(response) => {
                 if let Some(record) = &mut pending.record {
                     record.status = response.status().as_u16();
-                    record.response_headers = response.headers().clone();
+                    record.response_headers =
+                        copy_headers(response.headers(), &self.shared.response_headers);
                 }
                 Ok(response.inspect_body(|body| watch(body, pending)))
             }
