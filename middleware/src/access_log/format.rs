@@ -323,16 +323,27 @@ fn push_clf_time(out: &mut String, time: SystemTime) {
 
 /// Copy bytes, escaping `"`, `\`, control characters and non-ASCII as `\xHH` so that a line stays
 /// one line and parseable whatever the client sent.
-fn push_escaped(out: &mut String, bytes: &[u8]) {
-    for &b in bytes {
+fn push_escaped(out: &mut String, mut bytes: &[u8]) {
+    // Runs of printable ASCII (the common case: every byte of most lines) are copied whole.
+    while !bytes.is_empty() {
+        let clean = bytes
+            .iter()
+            .position(|&b| !matches!(b, 0x20..=0x7e) || b == b'"' || b == b'\\')
+            .unwrap_or(bytes.len());
+        let (run, rest) = bytes.split_at(clean);
+        // Printable ASCII is UTF-8.
+        out.push_str(std::str::from_utf8(run).unwrap_or_default());
+        let Some((&b, rest)) = rest.split_first() else {
+            break;
+        };
         match b {
             b'"' => out.push_str("\\\""),
             b'\\' => out.push_str("\\\\"),
-            0x20..=0x7e => out.push(b as char),
             _ => {
                 let _ = write!(out, "\\x{b:02x}");
             }
         }
+        bytes = rest;
     }
 }
 
@@ -558,6 +569,16 @@ mod tests {
         assert_eq!(response, ["etag"]);
         let (request, response) = AccessFormat::Json.headers_used();
         assert_eq!((request.len(), response.len()), (2, 0));
+    }
+
+    #[test]
+    fn escaping_keeps_printable_runs_and_escapes_the_rest() {
+        let mut out = String::new();
+        push_escaped(&mut out, "GET a\"b\\c\u{1}é end".as_bytes());
+        assert_eq!(out, "GET a\\\"b\\\\c\\x01\\xc3\\xa9 end");
+        out.clear();
+        push_escaped(&mut out, b"");
+        assert_eq!(out, "");
     }
 
     #[test]
