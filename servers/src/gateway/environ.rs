@@ -87,7 +87,10 @@ fn keep_repeated_headers(environ: &mut Environ, params: &[(&[u8], &[u8])]) {
     // cost ~10⁸ comparisons.)
     let mut values: HashMap<&[u8], Vec<&[u8]>> = HashMap::new();
     for (name, value) in params {
-        if name.starts_with(b"HTTP_") {
+        // Content-Length and Content-Type are CONTENT_LENGTH/CONTENT_TYPE's, never joined from
+        // repeated HTTP_ copies (a direct client could send two and make the length unparsable).
+        let body_meta = *name == b"HTTP_CONTENT_LENGTH" || *name == b"HTTP_CONTENT_TYPE";
+        if name.starts_with(b"HTTP_") && !body_meta {
             values.entry(name).or_default().push(value);
         }
     }
