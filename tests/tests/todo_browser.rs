@@ -314,8 +314,16 @@ async fn drive(client: &Client, base: &str) {
         .expect("remove the token");
     fill(client, "form.add input[name=title]", "Forged").await;
     click(client, "form.add button").await;
-    let page = client.source().await.expect("source");
-    assert!(page.contains("security token"), "{page}");
+    // The refusal arrives as a new page: poll for it (the old page stays readable until it loads).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let page = client.source().await.expect("source");
+        if page.contains("security token") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{page}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     client.goto(&format!("{base}/")).await.expect("back");
     assert_eq!(
         client
