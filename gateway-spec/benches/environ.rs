@@ -40,12 +40,10 @@ fn benches(c: &mut Criterion) {
         b.iter_batched(
             request,
             |req| {
-                black_box(convert::environ_from_request(
-                    req,
-                    &conn,
-                    &server,
-                    InputLimits::default(),
-                ))
+                black_box(
+                    convert::environ_from_request(req, &conn, &server, InputLimits::default())
+                        .expect("a valid request"),
+                )
             },
             criterion::BatchSize::SmallInput,
         )
@@ -73,7 +71,8 @@ fn benches(c: &mut Criterion) {
             request,
             |req| {
                 let environ =
-                    convert::environ_from_request(req, &conn, &server, InputLimits::default());
+                    convert::environ_from_request(req, &conn, &server, InputLimits::default())
+                        .expect("a valid request");
                 black_box(rgi::block_on(convert::call_app(&Hello, environ)))
             },
             criterion::BatchSize::SmallInput,
@@ -112,7 +111,8 @@ fn benches(c: &mut Criterion) {
                 request,
                 |req| {
                     let environ =
-                        convert::environ_from_request(req, &conn, &server, InputLimits::default());
+                        convert::environ_from_request(req, &conn, &server, InputLimits::default())
+                            .expect("a valid request");
                     black_box(rgi::block_on(convert::call_app(&app, environ)))
                 },
                 criterion::BatchSize::SmallInput,

@@ -52,31 +52,34 @@ pub struct InputLimits {
 ///   servers do), else from the local address (`localhost` on a unix socket).
 /// - `SCRIPT_NAME` is `""`; `PATH_INFO` is the percent-decoded path; `REQUEST_URI` the raw target.
 /// - The body becomes `rgi.input` as is: streamed, with EOF at `Content-Length` when given.
+///
+/// # Errors
+///
+/// [`InvalidContentLength`] when `Content-Length` is not `1*DIGIT` (RFC 9110 §8.6), or its copies (a
+/// comma list, or the field repeated) differ. Identical copies are collapsed into one value, as the
+/// RFC allows, so the application sees `CONTENT_LENGTH` as a plain number. Answer the error with 400
+/// ([`error_response`] does).
 pub fn environ_from_request<B>(
     request: http::Request<B>,
     conn: &ConnInfo,
     server: &Arc<ServerInfo>,
     limits: InputLimits,
-) -> Environ
+) -> Result<Environ, InvalidContentLength>
 where
     B: http_body::Body + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let (server_name, server_port) = server_name_port(&parts.headers, parts.uri.authority(), conn);
     let mut input = Input::from_body(body);
-    if let Some(len) = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| crate::environ::parse_digits(v.as_bytes()))
-    {
+    if let Some(len) = content_length(&mut parts.headers)? {
         input = input.with_content_length(len);
     }
     if let Some(max) = limits.max_body {
         input = input.with_limit(max);
     }
 
-    Environ::from_http(FromHttp {
+    Ok(Environ::from_http(FromHttp {
         method: parts.method,
         uri: parts.uri,
         protocol: protocol_name(parts.version),
@@ -88,7 +91,58 @@ where
         input,
         server: Arc::clone(server),
         extensions: parts.extensions,
-    })
+    }))
+}
+
+/// A request's `Content-Length` is not a length: not `1*DIGIT`, too large for a `u64`, or a list
+/// (or repeated field) of values that differ (RFC 9110 §8.6). The request's framing cannot be
+/// trusted; [`error_status`] maps it to 400.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidContentLength;
+
+impl std::fmt::Display for InvalidContentLength {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("invalid Content-Length (RFC 9110 §8.6: 1*DIGIT, copies identical)")
+    }
+}
+
+impl std::error::Error for InvalidContentLength {}
+
+/// The request's declared body length: `None` without `Content-Length`. Copies of one value (`5, 5`,
+/// or the field twice) and over-long forms (leading zeros past 20 digits) are rewritten as one
+/// plain number in `headers`, so `CONTENT_LENGTH` is what every CGI consumer parses.
+fn content_length(headers: &mut HeaderMap) -> Result<Option<u64>, InvalidContentLength> {
+    let mut values = headers.get_all(header::CONTENT_LENGTH).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    // The common case: one field, one number; nothing to rewrite.
+    if let Some(len) = crate::environ::parse_digits(first.as_bytes()) {
+        if values.next().is_none() {
+            return Ok(Some(len));
+        }
+    }
+    let mut len = None;
+    for value in headers.get_all(header::CONTENT_LENGTH) {
+        for element in value.as_bytes().split(|&b| b == b',') {
+            let element = element.trim_ascii();
+            let n = decimal(element).ok_or(InvalidContentLength)?;
+            if len.is_some_and(|l| l != n) {
+                return Err(InvalidContentLength);
+            }
+            len = Some(n);
+        }
+    }
+    let len = len.ok_or(InvalidContentLength)?;
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    Ok(Some(len))
+}
+
+/// `1*DIGIT` as a `u64`, any number of leading zeros; `None` when empty, not digits, or too large.
+fn decimal(digits: &[u8]) -> Option<u64> {
+    let zeros = digits.iter().take_while(|&&d| d == b'0').count();
+    // Keep one zero of an all-zero value.
+    crate::environ::parse_digits(&digits[zeros.min(digits.len().saturating_sub(1))..])
 }
 
 /// `SERVER_NAME` and `SERVER_PORT` for a request.
@@ -192,7 +246,7 @@ pub fn into_http_response(response: Response) -> http::Response<Body> {
 }
 
 /// The response a server sends when an application returns `Err`: 413 for [`BodyTooLarge`], 503 for
-/// [`Overloaded`], 400 for a body that ended early, 500 otherwise. Only the status line's words go to
+/// [`Overloaded`], 400 for a body that ended early or an [`InvalidContentLength`], 500 otherwise. Only the status line's words go to
 /// the client; the error itself goes to `rgi.errors`.
 pub fn error_response(error: &BoxError) -> http::Response<Body> {
     let status = error_status(error);
@@ -239,7 +293,7 @@ pub fn error_status(error: &BoxError) -> StatusCode {
             }
             // Only the request body's own short read or failed source; an application's
             // `UnexpectedEof` is a 500.
-            if e.is::<ShortBody>() || e.is::<BadBody>() {
+            if e.is::<ShortBody>() || e.is::<BadBody>() || e.is::<InvalidContentLength>() {
                 status = StatusCode::BAD_REQUEST;
             }
         }
@@ -411,5 +465,114 @@ mod tests {
         }
         let v6: IpAddr = "2001:db8::1".parse().unwrap();
         assert_eq!(ip_text(v6), "2001:db8::1".as_bytes());
+    }
+
+    /// The environ for a request with these `Content-Length` fields (an empty body).
+    fn with_content_length(fields: &[&str]) -> Result<Environ, InvalidContentLength> {
+        let mut request = http::Request::post("/");
+        for field in fields {
+            request = request.header(header::CONTENT_LENGTH, *field);
+        }
+        let request = request.body(Body::empty()).unwrap();
+        let server = Arc::new(ServerInfo::default());
+        environ_from_request(
+            request,
+            &ConnInfo::default(),
+            &server,
+            InputLimits::default(),
+        )
+    }
+
+    /// `CONTENT_LENGTH` as the application sees it.
+    fn cgi_content_length(environ: &Environ) -> Option<Vec<u8>> {
+        environ
+            .vars()
+            .into_iter()
+            .find(|(k, _)| k == "CONTENT_LENGTH")
+            .map(|(_, v)| v.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn a_content_length_that_is_not_1_digit_is_refused_with_400() {
+        // The fuzz finding (`%6`) and its relatives: signs, spaces inside, hex, empty, empty list
+        // elements, overflow.
+        for bad in [
+            "%6",
+            "+5",
+            "-1",
+            "5 5",
+            "0x10",
+            "",
+            " ",
+            "5,",
+            ",5",
+            "5,,5",
+            "1e3",
+            "18446744073709551616",
+            "99999999999999999999999",
+        ] {
+            let error = with_content_length(&[bad]).expect_err(bad);
+            assert_eq!(error, InvalidContentLength, "{bad:?}");
+            assert_eq!(error_status(&error.into()), StatusCode::BAD_REQUEST);
+        }
+    }
+
+    #[test]
+    fn differing_copies_are_refused_identical_ones_collapsed() {
+        assert!(with_content_length(&["5, 6"]).is_err());
+        assert!(with_content_length(&["5", "6"]).is_err());
+        assert!(with_content_length(&["5", "5, 6"]).is_err());
+        assert!(with_content_length(&["5", "x"]).is_err());
+        for same in [
+            &["5, 5"][..],
+            &["5", "5"],
+            &["5 ,\t5", "05"],
+            &["0000000000000000000000005"],
+        ] {
+            let environ = with_content_length(same).unwrap();
+            assert_eq!(environ.content_length(), Some(5), "{same:?}");
+            assert_eq!(cgi_content_length(&environ).as_deref(), Some(&b"5"[..]));
+            assert_eq!(
+                environ
+                    .headers()
+                    .get_all(header::CONTENT_LENGTH)
+                    .iter()
+                    .count(),
+                1
+            );
+        }
+    }
+
+    #[test]
+    fn a_plain_content_length_is_kept_as_sent() {
+        for (sent, len) in [
+            ("0", 0),
+            ("17", 17),
+            ("007", 7),
+            ("18446744073709551615", u64::MAX),
+        ] {
+            let environ = with_content_length(&[sent]).unwrap();
+            assert_eq!(environ.content_length(), Some(len));
+            assert_eq!(
+                cgi_content_length(&environ).as_deref(),
+                Some(sent.as_bytes())
+            );
+        }
+        let environ = with_content_length(&[]).unwrap();
+        assert_eq!(environ.content_length(), None);
+        assert_eq!(cgi_content_length(&environ), None);
+    }
+
+    #[test]
+    fn the_test_client_answers_an_invalid_content_length_with_400() {
+        let client = crate::testing::TestClient::new(crate::app_fn(|_environ, start| async move {
+            Ok(start.respond(StatusCode::OK, HeaderMap::new(), "called")?)
+        }));
+        let response = client
+            .post("/")
+            .header(header::CONTENT_LENGTH, "%6")
+            .send_blocking();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_ne!(response.text(), "called");
     }
 }

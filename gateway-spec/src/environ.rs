@@ -1038,9 +1038,10 @@ fn check_path(name: &str, value: &[u8]) -> Result<(), EnvironError> {
     }
 }
 
-/// Parse an all-digits decimal number (no sign, no spaces, no empty string).
+/// Parse an all-digits decimal number (no sign, no spaces, no empty string) of at most 20 digits
+/// (`u64::MAX` has 20; overflow is checked).
 pub(crate) fn parse_digits(value: &[u8]) -> Option<u64> {
-    if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
+    if value.is_empty() || value.len() > 20 || !value.iter().all(u8::is_ascii_digit) {
         return None;
     }
     value.iter().try_fold(0u64, |n, d| {

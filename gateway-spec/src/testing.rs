@@ -175,13 +175,16 @@ impl<A: Application> TestRequest<A> {
         let request = builder
             .body(body)
             .expect("rgi::testing: invalid test request");
-        let environ = convert::environ_from_request(
+        // An invalid `Content-Length` is answered as the HTTP server answers it: 400.
+        let response = match convert::environ_from_request(
             request,
             &client.conn,
             &client.server,
             InputLimits::default(),
-        );
-        let response = convert::call_app(&*client.app, environ).await;
+        ) {
+            Ok(environ) => convert::call_app(&*client.app, environ).await,
+            Err(invalid) => convert::error_response(&invalid.into()),
+        };
         let (parts, mut body) = response.into_parts();
         let mut collected = Vec::new();
         let mut chunks = 0;

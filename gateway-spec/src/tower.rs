@@ -129,7 +129,12 @@ where
         self.choose_executor();
         let environ = convert::environ_from_request(request, &conn, &self.server, self.limits);
         let app = Arc::clone(&self.app);
-        Box::pin(async move { Ok(convert::call_app(&*app, environ).await) })
+        Box::pin(async move {
+            match environ {
+                Ok(environ) => Ok(convert::call_app(&*app, environ).await),
+                Err(invalid) => Ok(convert::error_response(&invalid.into())),
+            }
+        })
     }
 }
 
@@ -338,12 +343,13 @@ where
                     .get::<ConnInfo>()
                     .copied()
                     .unwrap_or_default();
-                Ok(convert::environ_from_request(
+                convert::environ_from_request(
                     request,
                     &conn,
                     &self.fallback.server,
                     self.fallback.limits,
-                ))
+                )
+                .map_err(BoxError::from)
             }
         };
         let app = Arc::clone(&self.app);

@@ -704,7 +704,8 @@ fn path_and_query_survive_mounting_and_a_new_request_uri() {
         &rgi::convert::ConnInfo::default(),
         &server,
         rgi::convert::InputLimits::default(),
-    );
+    )
+    .expect("no Content-Length");
     assert!(environ.mount("/app"));
     assert_eq!(environ.script_name(), b"/app");
     assert_eq!(environ.path_info(), b"/x/y");

@@ -483,7 +483,8 @@ async fn client_mistakes_are_answered_4xx_without_an_error_line_and_app_failures
             &rgi::convert::ConnInfo::default(),
             &server,
             limits,
-        );
+        )
+        .expect("a valid Content-Length");
         rgi::convert::call_app(&Reader, environ)
     };
     let too_large = call("/read", chunks(&["0123456789", "0123456789"])).await;

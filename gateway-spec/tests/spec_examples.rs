@@ -170,7 +170,11 @@ where
     let limits = InputLimits {
         max_body: Some(16 << 20),
     };
-    let environ = environ_from_request(request, conn, server, limits);
+    let environ = match environ_from_request(request, conn, server, limits) {
+        Ok(environ) => environ,
+        // `Content-Length` is not a number, or its copies differ: 400.
+        Err(invalid) => return rgi::convert::error_response(&invalid.into()),
+    };
     let errors = environ.errors().clone();
     let start = StartResponse::new(environ.method());
     match app.call(environ, start).await {

@@ -150,7 +150,8 @@ fn run(
                 || request_with_cookie(cookie),
                 |req| {
                     let environ =
-                        convert::environ_from_request(req, conn, server, InputLimits::default());
+                        convert::environ_from_request(req, conn, server, InputLimits::default())
+                            .expect("a valid request");
                     rgi::block_on(async {
                         let response = convert::call_app(&app, environ).await;
                         black_box(response.into_body().collect().await.unwrap())

@@ -68,7 +68,24 @@ pub(crate) fn http_environ(data: &[u8]) {
     let limits = InputLimits {
         max_body: Some(1 << 20),
     };
-    let environ = convert::environ_from_request(request, &ConnInfo::default(), &server, limits);
+    let declared = declared_length(&raw.headers);
+    let environ =
+        match convert::environ_from_request(request, &ConnInfo::default(), &server, limits) {
+            Ok(environ) => environ,
+            Err(invalid) => {
+                assert_eq!(declared, Err(()), "a valid Content-Length refused");
+                assert_eq!(
+                    convert::error_status(&invalid.into()),
+                    http::StatusCode::BAD_REQUEST
+                );
+                return;
+            }
+        };
+    assert_eq!(
+        declared,
+        Ok(environ.content_length()),
+        "Content-Length accepted as something else"
+    );
     assert_eq!(environ.method(), &raw.method);
     assert_eq!(
         environ.query_string(),
@@ -78,6 +95,31 @@ pub(crate) fn http_environ(data: &[u8]) {
     crate::wire::assert_cgi_round_trip(&environ);
     let back = convert::into_http_request(environ);
     assert_eq!(back.method(), &raw.method);
+}
+
+/// The body length RFC 9110 §8.6 reads from the `Content-Length` fields, written independently of
+/// the converter: every comma-separated element of every field is `1*DIGIT` (fitting a `u64`), and all
+/// are the same number. `Ok(None)` without the field, `Err` when it is invalid.
+fn declared_length(headers: &[(http::HeaderName, http::HeaderValue)]) -> Result<Option<u64>, ()> {
+    let mut length = None;
+    for (_, value) in headers
+        .iter()
+        .filter(|(name, _)| name == http::header::CONTENT_LENGTH)
+    {
+        for element in value.as_bytes().split(|&b| b == b',') {
+            let element = std::str::from_utf8(element).map_err(|_| ())?;
+            let element = element.trim_matches([' ', '\t']);
+            if element.is_empty() || !element.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(());
+            }
+            let n: u64 = element.parse().map_err(|_| ())?;
+            if length.is_some_and(|l| l != n) {
+                return Err(());
+            }
+            length = Some(n);
+        }
+    }
+    Ok(length)
 }
 
 /// A body source cut into chunks, read with a declared length and a limit in the ways an application

@@ -250,11 +250,18 @@ async fn handle<A: Application>(
             let limits = InputLimits {
                 max_body: pipeline.config.limits.max_body,
             };
-            let mut environ = convert::environ_from_request(request, &info, &conn.server, limits);
-            if let Some(mount) = &pipeline.config.script_name {
-                environ.mount(mount);
+            // hyper refuses an invalid Content-Length before this; the check stays for safety.
+            match convert::environ_from_request(request, &info, &conn.server, limits) {
+                Ok(mut environ) => {
+                    if let Some(mount) = &pipeline.config.script_name {
+                        environ.mount(mount);
+                    }
+                    pipeline.respond(environ, &pipeline.server.errors).await
+                }
+                Err(invalid) => {
+                    pipeline.refuse(plain(StatusCode::BAD_REQUEST, Some(&invalid.to_string())))
+                }
             }
-            pipeline.respond(environ, &pipeline.server.errors).await
         }
     };
     // After a 400 the client's framing cannot be trusted, and after a 413 the rest of the body is
