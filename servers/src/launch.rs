@@ -17,7 +17,6 @@
 //! Exit codes: 0 after a clean stop, 1 when serving failed, 2 for a usage or configuration error
 //! (including an address that cannot be bound).
 
-use clap::Parser;
 use rgi::Application;
 use std::ffi::OsString;
 use std::io::Write;
@@ -26,10 +25,11 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::arbiter::{take_over, Hooks};
-use crate::bind::{Bind, StdListener};
+use crate::bind::StdListener;
 use crate::config::Config;
-pub use crate::options::Options;
 pub use crate::protocol::Protocol;
+use crate::report::Report;
+use crate::settings::{Raw, Settings, SettingsError};
 
 /// Serve `app` as the process's command line and environment say; returns the exit code.
 ///
@@ -69,10 +69,10 @@ where
         };
         return crate::cgi::run(app, &config);
     }
-    let options = match Options::try_parse_from(&args) {
-        Ok(options) => options,
+    let settings = match Raw::parse(&args).and_then(|raw| raw.resolve()) {
+        Ok(settings) => settings,
         Err(_) if cgi => return crate::cgi::run(app, &Config::default()),
-        Err(e) => {
+        Err(SettingsError::Usage(e)) => {
             let _ = e.print();
             return if e.use_stderr() {
                 ExitCode::from(2)
@@ -80,8 +80,12 @@ where
                 ExitCode::SUCCESS
             };
         }
+        Err(e) => {
+            eprintln!("rgi: {}", Report(&e));
+            return ExitCode::from(2);
+        }
     };
-    run_with(app, &options)
+    run_with(app, &settings)
 }
 
 impl Hooks {
@@ -116,23 +120,15 @@ fn asks_for_a_server(args: &[OsString]) -> bool {
         })
 }
 
-/// As [`run`], with parsed options.
-pub fn run_with<A: Application>(app: A, options: &Options) -> ExitCode {
-    let mut config = options.config();
-    config.tls = match options.tls() {
-        Ok(tls) => tls,
-        Err(e) => {
-            let cause =
-                std::error::Error::source(&e).map_or_else(String::new, |c| format!(": {c}"));
-            eprintln!("rgi: {e}{cause}");
-            return ExitCode::from(2);
-        }
-    };
-    let unconfigured = options.bind.is_empty() && options.protocol.is_none();
-    if unconfigured && std::env::var_os("GATEWAY_INTERFACE").is_some() {
+/// As [`run`], with resolved settings, in this process (the process manager is [`crate::arbiter`]'s).
+pub fn run_with<A: Application>(app: A, settings: &Settings) -> ExitCode {
+    let config = settings.server.clone();
+    let detect = !settings.is_given("bind");
+    if detect && !settings.is_given("protocol") && std::env::var_os("GATEWAY_INTERFACE").is_some() {
         return crate::cgi::run(app, &config);
     }
-    if options.bind.is_empty() && matches!(options.protocol, None | Some(Protocol::Fastcgi)) {
+    let fastcgi = settings.protocol == Protocol::Fastcgi || !settings.is_given("protocol");
+    if detect && fastcgi {
         match StdListener::from_stdin() {
             Ok(Some(listener)) => {
                 return finish(serve_listeners(
@@ -149,15 +145,10 @@ pub fn run_with<A: Application>(app: A, options: &Options) -> ExitCode {
             }
         }
     }
-    let protocol = options.protocol.unwrap_or(Protocol::Http);
-    let binds = if options.bind.is_empty() {
-        vec![Bind::Tcp("127.0.0.1:8000".into())]
-    } else {
-        options.bind.clone()
-    };
-    let mut listeners = Vec::with_capacity(binds.len());
-    for bind in &binds {
-        match bind.listen(options.bind_options()) {
+    let protocol = settings.protocol;
+    let mut listeners = Vec::with_capacity(settings.binds.len());
+    for bind in &settings.binds {
+        match bind.listen(settings.bind_options) {
             Ok(listener) => listeners.push(listener),
             Err(e) => {
                 eprintln!("rgi: cannot listen on {bind}: {e}");

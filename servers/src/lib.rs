@@ -45,7 +45,6 @@ pub mod fuzzing;
 mod gateway;
 pub mod http;
 pub mod launch;
-mod options;
 mod pipeline;
 mod protocol;
 mod report;
@@ -55,4 +54,5 @@ pub mod tls;
 pub mod uwsgi;
 
 pub use crate::gateway::Vars;
-pub use crate::launch::{run, run_from, run_with, Options, Protocol};
+pub use crate::launch::{run, run_from, run_with, Protocol};
+pub use crate::settings::Settings;

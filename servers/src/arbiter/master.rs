@@ -313,7 +313,10 @@ impl Master {
             Err(e) => {
                 self.log.log(
                     LogLevel::Error,
-                    format!("SIGHUP: configuration is invalid, not reloading: {e}"),
+                    format!(
+                        "SIGHUP: configuration is invalid, not reloading: {}",
+                        Report(&e)
+                    ),
                 );
                 false
             }

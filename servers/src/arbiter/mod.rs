@@ -194,23 +194,8 @@ pub(crate) fn take_over<A: Application>(
     }
     let raw = match Raw::parse(args) {
         Ok(raw) => raw,
-        Err(SettingsError::Usage(e)) => {
-            if e.use_stderr() {
-                // Let the launcher report what it does not understand, unless it is ours.
-                return if mentions_process_flag(args) {
-                    let _ = e.print();
-                    Ok(ExitCode::from(2))
-                } else {
-                    Err(app)
-                };
-            }
-            let _ = e.print();
-            return Ok(ExitCode::SUCCESS);
-        }
-        Err(e) => {
-            say(format_args!("rgi: {}", Report(&e)));
-            return Ok(ExitCode::from(2));
-        }
+        // The launcher reports the command line's errors (and prints --help) with the same parser.
+        Err(_) => return Err(app),
     };
     if !raw.wants_arbiter() {
         return Err(app);
@@ -222,26 +207,13 @@ pub(crate) fn take_over<A: Application>(
             return Ok(ExitCode::from(2));
         }
     };
-    if raw.flags.check_config {
+    if settings.check_config {
         let _ =
             std::io::Write::write_all(&mut std::io::stdout().lock(), settings.render().as_bytes());
         return Ok(ExitCode::SUCCESS);
     }
     drop(app); // The master never runs application code.
     Ok(master::run(raw, settings, args.to_vec()))
-}
-
-fn mentions_process_flag(args: &[OsString]) -> bool {
-    let longs: Vec<String> =
-        <crate::settings::ProcessFlags as clap::Args>::augment_args(clap::Command::new("x"))
-            .get_arguments()
-            .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
-            .collect();
-    args.iter().skip(1).any(|a| {
-        let a = a.to_string_lossy();
-        let flag = a.split('=').next().unwrap_or_default();
-        longs.iter().any(|l| l == flag) || matches!(flag, "-w" | "-k" | "-c" | "-t" | "-p")
-    })
 }
 
 /// Write one line to standard error with a single `write(2)` (`eprintln!` writes piecewise, and
