@@ -5,17 +5,21 @@
 //! An accepted connection becomes [`Stream::Tls`] at once, and its handshake runs when the
 //! connection's task first reads or writes: the accept loop never waits on a client. A client that
 //! does not finish its handshake is closed by the header-read timeout like one that sends no head.
-//! The environ of a request over TLS has `rgi.url_scheme` `https` and `HTTPS=on`.
+//! The environ of a request over TLS has `rgi.url_scheme` `https` and `HTTPS=on`, and what the
+//! handshake established under mod_ssl's names ([`Session`]): `SSL_PROTOCOL`, `SSL_CIPHER`,
+//! `SSL_CLIENT_VERIFY`, and with a client certificate (`--ca-certs`) its subject and issuer
+//! (`SSL_CLIENT_S_DN`, `SSL_CLIENT_I_DN`, RFC 4514 strings), serial (`SSL_CLIENT_M_SERIAL`) and the
+//! certificate itself (`SSL_CLIENT_CERT`, PEM).
 //!
-//! Not supported: HTTP/2 (ALPN offers `http/1.1` only), the client certificate's fields in the
-//! environ, OCSP stapling, reloading by itself on a file change.
+//! Not supported: HTTP/2 (ALPN offers `http/1.1` only), mod_ssl's per-component variables
+//! (`SSL_CLIENT_S_DN_CN`…), OCSP stapling, reloading by itself on a file change.
 
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::task::{Context, Poll};
 
 use rustls::pki_types::pem::PemObject;
@@ -133,11 +137,14 @@ impl Tls {
         Ok(())
     }
 
-    /// Wrap an accepted connection; its handshake runs on first use.
-    pub(crate) fn accept(&self, stream: Stream) -> Stream {
+    /// Wrap an accepted connection; its handshake runs on first use and then fills `session`.
+    pub(crate) fn accept(&self, stream: Stream, session: SessionSlot) -> Stream {
         let config = Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()));
         let accept = tokio_rustls::TlsAcceptor::from(config).accept(stream);
-        Stream::Tls(Box::new(TlsStream(State::Handshake(accept))))
+        Stream::Tls(Box::new(TlsStream {
+            state: State::Handshake(accept),
+            session,
+        }))
     }
 }
 
@@ -210,12 +217,96 @@ fn server_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
     Ok(config)
 }
 
+/// What a connection's handshake established, as the environ variables mod_ssl names them; the
+/// same for every request on the connection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Session {
+    vars: Vec<(&'static str, String)>,
+}
+
+/// Where a connection's [`Session`] appears once its handshake is done (its requests come after).
+pub(crate) type SessionSlot = Arc<OnceLock<Session>>;
+
+impl Session {
+    fn of(conn: &rustls::ServerConnection) -> Session {
+        let mut vars = Vec::with_capacity(7);
+        let protocol = match conn.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+            _ => "",
+        };
+        if !protocol.is_empty() {
+            vars.push(("SSL_PROTOCOL", protocol.to_owned()));
+        }
+        if let Some(suite) = conn.negotiated_cipher_suite() {
+            let suite = suite.suite();
+            let name = suite
+                .as_str()
+                .map_or_else(|| format!("{suite:?}"), str::to_owned);
+            vars.push(("SSL_CIPHER", name));
+        }
+        // rustls ends the handshake of a certificate it cannot verify, so one that is here passed.
+        match conn.peer_certificates().and_then(|chain| chain.first()) {
+            Some(leaf) => {
+                vars.push(("SSL_CLIENT_VERIFY", "SUCCESS".to_owned()));
+                vars.extend(client_certificate(leaf));
+            }
+            None => vars.push(("SSL_CLIENT_VERIFY", "NONE".to_owned())),
+        }
+        Session { vars }
+    }
+
+    /// The variables, in a fixed order.
+    pub fn vars(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.vars.iter().map(|(k, v)| (*k, v.as_str()))
+    }
+
+    /// Put the variables into a request's environ.
+    pub(crate) fn apply(&self, environ: &mut rgi::Environ) {
+        for (key, value) in &self.vars {
+            // Names and values are printable ASCII: `set` cannot refuse them.
+            let _ = environ.set(key, value.clone());
+        }
+    }
+}
+
+/// A verified client certificate's facts: subject, issuer, serial, PEM.
+fn client_certificate(der: &CertificateDer<'_>) -> Vec<(&'static str, String)> {
+    use x509_cert::der::{pem::LineEnding, Decode, EncodePem};
+    let Ok(cert) = x509_cert::Certificate::from_der(der) else {
+        return Vec::new();
+    };
+    let tbs = &cert.tbs_certificate;
+    let serial = tbs.serial_number.as_bytes();
+    // A DER INTEGER keeps a leading zero byte for a positive number with its top bit set; OpenSSL
+    // (and so mod_ssl) prints the magnitude.
+    let serial = match serial {
+        [0, rest @ ..] if !rest.is_empty() => rest,
+        all => all,
+    };
+    let mut vars = vec![
+        ("SSL_CLIENT_S_DN", tbs.subject.to_string()),
+        ("SSL_CLIENT_I_DN", tbs.issuer.to_string()),
+        (
+            "SSL_CLIENT_M_SERIAL",
+            serial.iter().map(|b| format!("{b:02X}")).collect(),
+        ),
+    ];
+    if let Ok(pem) = cert.to_pem(LineEnding::LF) {
+        vars.push(("SSL_CLIENT_CERT", pem));
+    }
+    vars
+}
+
 /// A server-side TLS connection whose handshake completes on first use.
-pub struct TlsStream(State);
+pub struct TlsStream {
+    state: State,
+    session: SessionSlot,
+}
 
 impl fmt::Debug for TlsStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match self.0 {
+        let state = match self.state {
             State::Handshake(_) => "handshake",
             State::Ready(_) => "ready",
             State::Failed => "failed",
@@ -236,17 +327,20 @@ impl TlsStream {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<&mut tokio_rustls::server::TlsStream<Stream>>> {
-        if let State::Handshake(accept) = &mut self.0 {
+        if let State::Handshake(accept) = &mut self.state {
             match Pin::new(accept).poll(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok(stream)) => self.0 = State::Ready(stream),
+                Poll::Ready(Ok(stream)) => {
+                    let _ = self.session.set(Session::of(stream.get_ref().1));
+                    self.state = State::Ready(stream);
+                }
                 Poll::Ready(Err(e)) => {
-                    self.0 = State::Failed;
+                    self.state = State::Failed;
                     return Poll::Ready(Err(e));
                 }
             }
         }
-        match &mut self.0 {
+        match &mut self.state {
             State::Ready(stream) => Poll::Ready(Ok(stream)),
             _ => Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::NotConnected,
@@ -298,7 +392,7 @@ impl AsyncWrite for TlsStream {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().0 {
+        match &mut self.get_mut().state {
             State::Ready(stream) => Pin::new(stream).poll_shutdown(cx),
             // Nothing was established: there is no close_notify to send.
             State::Handshake(_) | State::Failed => Poll::Ready(Ok(())),

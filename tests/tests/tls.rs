@@ -146,6 +146,14 @@ fn https_environ_bodies_and_reload_on_hup() {
     assert_eq!(env["PATH_INFO"], "/env/x");
     assert_eq!(env["QUERY_STRING"], "q=1");
     assert_eq!(env["SERVER_PROTOCOL"], "HTTP/1.1");
+    // mod_ssl's session variables; no client certificate was asked for.
+    assert_eq!(env["SSL_CLIENT_VERIFY"], "NONE");
+    assert!(env["SSL_CLIENT_S_DN"].is_null(), "{env}");
+    assert!(
+        env["SSL_PROTOCOL"].as_str().unwrap().starts_with("TLSv1."),
+        "{env}"
+    );
+    assert!(!env["SSL_CIPHER"].as_str().unwrap().is_empty(), "{env}");
 
     // A body both ways: 2 MiB up, 1 MiB down, over one kept-alive TLS connection each.
     let upload: Vec<u8> = (0..2u32 << 20).map(|i| (i * 7 % 251) as u8).collect();
@@ -236,7 +244,7 @@ fn ca_certs_require_a_client_certificate_from_that_ca() {
             "ec_paramgen_curve:prime256v1",
             "-nodes",
             "-subj",
-            "/CN=client",
+            "/O=RGI Tests/CN=client",
             "-keyout",
             "client.key",
             "-out",
@@ -288,6 +296,42 @@ fn ca_certs_require_a_client_certificate_from_that_ca() {
     let other = self_signed(&dir, "other", "someone else");
     let (oc, ok) = (other.0.display().to_string(), other.1.display().to_string());
     assert!(get(&url, &cert, &["--cert", &oc, "--key", &ok]).is_err());
+
+    // The same files from a configuration file (the process manager), and the client
+    // certificate's facts in the environ under mod_ssl's names.
+    let config = dir.join("rgi.toml");
+    std::fs::write(
+        &config,
+        format!("bind = \"127.0.0.1:0\"\ncertfile = {c:?}\nkeyfile = {k:?}\nca_certs = {ca:?}\n"),
+    )
+    .expect("write rgi.toml");
+    drop(server);
+    let server = Server::start("testapp", &["-c", &config.display().to_string()]);
+    let body = get(
+        &https(&server, "/env"),
+        &cert,
+        &["--cert", &client, "--key", &client_key],
+    )
+    .expect("GET with a client certificate, configured by file");
+    let env = &demo_json(&body)["environ"];
+    assert_eq!(env["SSL_CLIENT_VERIFY"], "SUCCESS");
+    assert_eq!(env["SSL_CLIENT_S_DN"], "CN=client,O=RGI Tests");
+    assert_eq!(env["SSL_CLIENT_I_DN"], "CN=rgi test CA");
+    let serial = Command::new(webservers::require("openssl"))
+        .args(["x509", "-noout", "-serial", "-in", &client])
+        .output()
+        .expect("openssl x509 -serial");
+    let serial = String::from_utf8_lossy(&serial.stdout);
+    assert_eq!(
+        Some(env["SSL_CLIENT_M_SERIAL"].as_str().unwrap()),
+        serial.trim().strip_prefix("serial=")
+    );
+    let pem = std::fs::read_to_string(&client).expect("read client.pem");
+    assert_eq!(env["SSL_CLIENT_CERT"].as_str().unwrap().trim(), pem.trim());
+    assert!(
+        get(&https(&server, "/env"), &cert, &[]).is_err(),
+        "still required"
+    );
 }
 
 #[test]

@@ -24,6 +24,7 @@ use crate::pipeline::body::LoggedBody;
 use crate::pipeline::control::DRAIN_LINGER;
 use crate::pipeline::log::Arrival;
 use crate::pipeline::{plain, Pipeline};
+use crate::tls::SessionSlot;
 
 /// hyper's HTTP/1 settings from the client limits.
 pub(super) fn builder(config: &Config, keep_alive: bool) -> hyper::server::conn::http1::Builder {
@@ -84,6 +85,7 @@ pub(super) async fn serve_connection<A: Application>(
     let pipeline = Arc::clone(&conn.pipeline);
     let watchdog = Arc::clone(&conn.watchdog);
     let drain_waker = Arc::clone(&conn.drain_waker);
+    let session = conn.session.clone();
     let service = hyper::service::service_fn(move |request| {
         if let Some(busy) = &conn.busy {
             // Milliseconds since the worker's epoch, +1 so that 0 means idle.
@@ -101,9 +103,9 @@ pub(super) async fn serve_connection<A: Application>(
     // A TLS connection keeps its session (and rustls its buffers) when hyper lets go: not parked.
     let tls = pipeline.config.tls.as_ref();
     let release = Some(pipeline.config.idle_release).filter(|d| !d.is_zero() && tls.is_none());
-    let stream = match tls {
-        Some(tls) => tls.accept(stream),
-        None => stream,
+    let stream = match (tls, session) {
+        (Some(tls), Some(session)) => tls.accept(stream, session),
+        _ => stream,
     };
     let (mut stream, mut leftover) = (stream, Bytes::new());
     let mut draining = false;
@@ -192,6 +194,8 @@ pub(super) struct Connection<A> {
     pipeline: Arc<Pipeline<A>>,
     server: Arc<ServerInfo>,
     peer: Peer,
+    /// Over TLS: what the handshake established, for every request's environ.
+    session: Option<SessionSlot>,
     watchdog: Arc<Watchdog>,
     /// Woken when the worker begins draining ([`Control::until_drained`]).
     drain_waker: Arc<AtomicWaker>,
@@ -217,6 +221,7 @@ impl<A> Connection<A> {
             server: Arc::new((*pipeline.server).clone()),
             pipeline: Arc::clone(pipeline),
             peer,
+            session: pipeline.config.tls.is_some().then(SessionSlot::default),
             watchdog: Arc::new(Watchdog::new()),
             drain_waker: Arc::new(AtomicWaker::new()),
             busy,
@@ -255,6 +260,9 @@ async fn handle<A: Application>(
                 Ok(mut environ) => {
                     if let Some(mount) = &pipeline.config.script_name {
                         environ.mount(mount);
+                    }
+                    if let Some(session) = conn.session.as_ref().and_then(|s| s.get()) {
+                        session.apply(&mut environ);
                     }
                     pipeline.respond(environ, &pipeline.server.errors).await
                 }
