@@ -17,6 +17,7 @@
 //! | `apa-fcgi` | Apache `mod_proxy_fcgi` (`ProxyPass / fcgi://…`) → RGI FastCGI |
 //! | `apa-scgi` | Apache `mod_proxy_scgi` → RGI SCGI |
 //! | `apa-uwsgi` | Apache `mod_proxy_uwsgi` → RGI uwsgi |
+//! | `apa-fcgi-unix`, `apa-scgi-unix`, `apa-uwsgi-unix` | the same over a unix socket (`ProxyPass /app/ "unix:/…/rgi.sock\|fcgi://localhost/"`) |
 //! | `apa-cgi` | Apache `mod_cgid` (`ScriptAlias`) → RGI as a CGI program |
 //!
 //! nginx uses the **stock** `fastcgi_params`, `scgi_params` and `uwsgi_params`; each gateway also
@@ -191,6 +192,18 @@ const FRONT_SERVER_REFUSES: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "apa-uwsgi",
+        "chunked upload",
+        "411",
+        "Apache's mod_proxy_uwsgi answers 411 itself to a request body without a length",
+    ),
+    (
+        "apa-scgi-unix",
+        "chunked upload",
+        "411",
+        "Apache's mod_proxy_scgi answers 411 itself to a request body without a length",
+    ),
+    (
+        "apa-uwsgi-unix",
         "chunked upload",
         "411",
         "Apache's mod_proxy_uwsgi answers 411 itself to a request body without a length",
@@ -1058,7 +1071,15 @@ const APACHE_COMMON: &str =
 /// until the end; the option is ignored by the other modules, which stream anyway). HTTP: as nginx's `proxy_pass`, the whole path goes to a root server
 /// and, for `/app/`, to a second one started with `--script-name /app` (an HTTP request carries no
 /// mount point); the client's `Host` is passed on (`ProxyPreserveHost`).
-fn apache_proxy(name: &'static str, protocol: &str, different: &'static [Allowed]) -> Gateway {
+///
+/// With `unix`, the RGI server listens on a unix socket (mode 666: Apache's worker runs as `nobody`
+/// when the test runs as root) and Apache reaches it with `unix:PATH|SCHEME://localhost/`.
+fn apache_proxy(
+    name: &'static str,
+    protocol: &str,
+    unix: bool,
+    different: &'static [Allowed],
+) -> Gateway {
     let dir = TempDir::new(name);
     let (conf, upstreams) = if protocol == "http" {
         let root = Server::start(APP, &[]);
@@ -1072,17 +1093,35 @@ fn apache_proxy(name: &'static str, protocol: &str, different: &'static [Allowed
         );
         (conf, vec![root, mount])
     } else {
-        let server = Server::start(APP, &["--protocol", protocol]);
-        let url = format!("{protocol}://{}", server.addr());
         let scheme = if protocol == "fastcgi" {
             "fcgi"
         } else {
             protocol
         };
-        let url = url.replacen(protocol, scheme, 1);
+        let (server, url) = if unix {
+            let socket = dir.join("rgi.sock");
+            let bind = format!("unix:{}", socket.display());
+            let args = [
+                "--protocol",
+                protocol,
+                "--bind",
+                &bind,
+                "--socket-mode",
+                "666",
+            ];
+            let server = Server::start(APP, &args);
+            (
+                server,
+                format!("\"unix:{}|{scheme}://localhost/\"", socket.display()),
+            )
+        } else {
+            let server = Server::start(APP, &["--protocol", protocol]);
+            let url = format!("{scheme}://{}/", server.addr());
+            (server, url)
+        };
         let conf = format!(
-            "ProxyPass /app/ {url}/ flushpackets=on\n\
-             ProxyPass / {url}/\n"
+            "ProxyPass /app/ {url} flushpackets=on\n\
+             ProxyPass / {url}\n"
         );
         (conf, vec![server])
     };
@@ -1236,6 +1275,9 @@ const COLUMNS: &[&str] = &[
     "apa-fcgi",
     "apa-scgi",
     "apa-uwsgi",
+    "apa-fcgi-unix",
+    "apa-scgi-unix",
+    "apa-uwsgi-unix",
     "apa-cgi",
 ];
 
@@ -1530,7 +1572,7 @@ fn apache_mod_proxy_http() {
     if skip() {
         return;
     }
-    parity(apache_proxy("apa-http", "http", APACHE_HTTP));
+    parity(apache_proxy("apa-http", "http", false, APACHE_HTTP));
 }
 
 #[test]
@@ -1538,7 +1580,7 @@ fn apache_mod_proxy_fcgi() {
     if skip() {
         return;
     }
-    parity(apache_proxy("apa-fcgi", "fastcgi", APACHE));
+    parity(apache_proxy("apa-fcgi", "fastcgi", false, APACHE));
 }
 
 #[test]
@@ -1546,7 +1588,7 @@ fn apache_mod_proxy_scgi() {
     if skip() {
         return;
     }
-    parity(apache_proxy("apa-scgi", "scgi", APACHE_SCGI));
+    parity(apache_proxy("apa-scgi", "scgi", false, APACHE_SCGI));
 }
 
 #[test]
@@ -1554,7 +1596,31 @@ fn apache_mod_proxy_uwsgi() {
     if skip() {
         return;
     }
-    parity(apache_proxy("apa-uwsgi", "uwsgi", APACHE));
+    parity(apache_proxy("apa-uwsgi", "uwsgi", false, APACHE));
+}
+
+#[test]
+fn apache_mod_proxy_fcgi_unix_socket() {
+    if skip() {
+        return;
+    }
+    parity(apache_proxy("apa-fcgi-unix", "fastcgi", true, APACHE));
+}
+
+#[test]
+fn apache_mod_proxy_scgi_unix_socket() {
+    if skip() {
+        return;
+    }
+    parity(apache_proxy("apa-scgi-unix", "scgi", true, APACHE_SCGI));
+}
+
+#[test]
+fn apache_mod_proxy_uwsgi_unix_socket() {
+    if skip() {
+        return;
+    }
+    parity(apache_proxy("apa-uwsgi-unix", "uwsgi", true, APACHE));
 }
 
 #[test]
