@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The workspace root (where `Cargo.toml` and `target/` are).
@@ -29,33 +29,36 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("target"))
 }
 
-/// The path of a workspace binary (`hello`, `demo`, `testapp`…), building it once if it is missing
-/// (so that `cargo test --workspace` works from a clean clone).
+/// The path of a workspace binary (`hello`, `demo`, `testapp`…), after asking cargo once per
+/// test process to bring every workspace binary up to date (so that `cargo test --workspace` works
+/// from a clean clone and a stale binary is rebuilt).
+///
+/// Always `--workspace --bins`, as `test.sh` builds them: building one binary alone (`--bin NAME`)
+/// unifies features over that package only, so it would recompile the shared crates with another
+/// feature set (about a minute on two cores) once for every package a test run starts.
 ///
 /// # Panics
 ///
-/// When the binary cannot be built.
+/// When the binaries cannot be built.
 pub fn binary(name: &str) -> PathBuf {
-    static BUILT: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+    static BUILT: Mutex<bool> = Mutex::new(false);
     let profile = if cfg!(debug_assertions) {
         "debug"
     } else {
         "release"
     };
     let path = target_dir().join(profile).join(name);
-    let built = BUILT.get_or_init(|| Mutex::new(Vec::new()));
-    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
-    if !built.iter().any(|b| b == name) {
-        // Always ask cargo: it is a no-op when the binary is up to date, and rebuilds a stale one.
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !*built {
         let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
         cmd.current_dir(workspace_root())
-            .args(["build", "--quiet", "--bin", name]);
+            .args(["build", "--quiet", "--workspace", "--bins"]);
         if profile == "release" {
             cmd.arg("--release");
         }
         let status = cmd.status().expect("run cargo build");
-        assert!(status.success(), "cargo build --bin {name} failed");
-        built.push(name.to_owned());
+        assert!(status.success(), "cargo build --workspace --bins failed");
+        *built = true;
     }
     assert!(path.exists(), "{} was not built", path.display());
     path

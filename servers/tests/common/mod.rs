@@ -6,24 +6,25 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
-/// The path of example binary `name` (`hello`, `demo`), built once by cargo if needed.
+/// The path of example binary `name` (`hello`, `demo`), after asking cargo once per test process
+/// to bring the workspace's binaries up to date: `--workspace --bins`, as `test.sh` builds them
+/// (one `--bin` alone would recompile the shared crates with that package's feature set).
 pub fn binary(name: &str) -> PathBuf {
-    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    static BUILT: Mutex<bool> = Mutex::new(false);
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
     let path = target.join("debug").join(name);
-    if !built.iter().any(|b| b == name) {
-        // A no-op when up to date; rebuilds a stale binary.
+    if !*built {
         let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .current_dir(root)
-            .args(["build", "--quiet", "--bin", name])
+            .args(["build", "--quiet", "--workspace", "--bins"])
             .status()
             .expect("run cargo build");
-        assert!(status.success(), "cargo build --bin {name} failed");
-        built.push(name.to_owned());
+        assert!(status.success(), "cargo build --workspace --bins failed");
+        *built = true;
     }
     assert!(path.exists(), "{} was not built", path.display());
     path
