@@ -93,6 +93,17 @@ impl Server {
     ///
     /// When the server does not come up.
     pub fn start_with_env(name: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Self::start_program(&binary(name), args, env)
+    }
+
+    /// As [`start_with_env`](Server::start_with_env), running the program at `program` (e.g. a
+    /// copy of a test binary).
+    ///
+    /// # Panics
+    ///
+    /// When the server does not come up.
+    pub fn start_program(program: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let name = program.display();
         let mut args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
         let binds = args.iter().filter(|a| *a == "--bind" || *a == "-b").count();
         let expected = if binds == 0 {
@@ -101,7 +112,7 @@ impl Server {
         } else {
             binds
         };
-        let mut child = Command::new(binary(name))
+        let mut child = Command::new(program)
             .args(&args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())

@@ -267,6 +267,18 @@ fn load(
     handles
 }
 
+/// Stop the [`load`] clients; the requests answered and failed.
+fn stop_load(stop: &AtomicBool, clients: Vec<thread::JoinHandle<()>>, tally: &Tally) -> (u64, u64) {
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().unwrap();
+    }
+    (
+        tally.ok.load(Ordering::Relaxed),
+        tally.failed.load(Ordering::Relaxed),
+    )
+}
+
 fn read_pidfile(path: &Path) -> Option<u32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
@@ -1156,4 +1168,77 @@ fn sync_workers_reload_under_load_without_a_failed_request() {
     println!("sync workers, 3 HUPs under load: {ok} requests answered, {failed} failed, {pids} workers answered");
     assert_eq!(failed, 0, "{:?}", tally.errors.lock().unwrap());
     assert!(pids >= 6, "{pids}");
+}
+
+/// `--reload`: the program's file is replaced (by a rename, as cargo and install(1) replace a
+/// binary) with a different program; the master starts workers from the new file and retires the
+/// old ones, and clients under load see the new answers without a failed request.
+#[test]
+fn reload_runs_the_new_binary_when_the_file_changes_and_drops_nothing() {
+    let _serial = serial();
+    let dir = temp_dir("dev-reload");
+    let program = dir.join("app");
+    std::fs::copy(rgi_tests::binary("hello"), &program).expect("copy hello");
+    let extra = dir.join("templates.txt");
+    std::fs::write(&extra, "v1").unwrap();
+    let mut server = Server::start_program(
+        &program,
+        &[
+            "-w",
+            "2",
+            "--reload",
+            "--reload-extra-file",
+            extra.to_str().unwrap(),
+            "--graceful-timeout",
+            "10",
+            "--bind",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    let addr = server.addr().to_owned();
+    let master = server.pid();
+    let hello = |addr: &str| {
+        get(addr, "/").map(|r| String::from_utf8_lossy(&r.body).contains("Hello World!"))
+    };
+    assert!(wait_until(Duration::from_secs(10), || hello(&addr).unwrap_or(false)));
+    let first: BTreeSet<u32> = children_of(master);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let tally = Arc::new(Tally::default());
+    let clients = load(&addr, "/", 2, 2, &stop, &tally);
+    thread::sleep(Duration::from_millis(500));
+    let new = dir.join("app.new");
+    std::fs::copy(rgi_tests::binary("testapp"), &new).expect("copy testapp");
+    std::fs::rename(&new, &program).expect("replace the program");
+    let replaced = Instant::now();
+    let switched = wait_until(Duration::from_secs(60), || {
+        matches!(hello(&addr), Ok(false))
+    });
+    let took = replaced.elapsed();
+    // The old generation drains and exits.
+    let retired = wait_until(Duration::from_secs(30), || {
+        children_of(master).is_disjoint(&first) && children_of(master).len() == 2
+    });
+    // An extra file's change reloads too: a third generation.
+    let second = children_of(master);
+    std::fs::write(&extra, "v2, longer").unwrap();
+    let again = wait_until(Duration::from_secs(30), || {
+        let now = children_of(master);
+        now.len() == 2 && now.is_disjoint(&second)
+    });
+    thread::sleep(Duration::from_millis(500));
+    let (ok, failed) = stop_load(&stop, clients, &tally);
+    println!(
+        "--reload: new answers {took:?} after the file was replaced; {ok} requests answered, {failed} failed"
+    );
+    assert!(switched, "the new program never answered");
+    assert!(retired, "the old workers were not retired: {first:?}");
+    assert!(again, "an extra file's change did not reload");
+    assert_eq!(server.pid(), master, "the master stayed");
+    assert_eq!(failed, 0, "errors: {:?}", tally.errors.lock().unwrap());
+    assert!(ok > 0);
+    let status = server.stop_within(Duration::from_secs(20));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

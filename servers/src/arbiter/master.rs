@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
+use super::reload::Watcher;
 use super::{
     say, spawn, Action, Arbiter, Event, ExitKind, Policy, Signal, StartError, WorkerId, UPGRADE_ENV,
 };
@@ -44,6 +45,8 @@ struct Master {
     pidfile: Option<PathBuf>,
     /// For an upgraded master: the old master's pid, until it exits and this one is promoted.
     predecessor: Option<u32>,
+    /// `--reload`: the files whose change reloads the workers.
+    watcher: Option<Watcher>,
 }
 
 /// Where the listeners came from.
@@ -222,6 +225,18 @@ pub(super) fn run(raw: Raw, settings: Settings, args: Vec<OsString>) -> ExitCode
             return ExitCode::from(1);
         }
     };
+    // The program's own file first: workers are executed from this path, so a new file there is
+    // what the next generation runs.
+    let watcher = settings.reload.then(|| {
+        let files = std::iter::once(exe.clone()).chain(settings.reload_extra_files.clone());
+        let watcher = Watcher::new(files, Instant::now());
+        let paths: Vec<String> = watcher.paths().map(|p| p.display().to_string()).collect();
+        log.log(
+            LogLevel::Info,
+            format!("--reload: watching {}", paths.join(", ")),
+        );
+        watcher
+    });
     let code = runtime.block_on(async move {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut master = Master {
@@ -237,6 +252,7 @@ pub(super) fn run(raw: Raw, settings: Settings, args: Vec<OsString>) -> ExitCode
             tx,
             pidfile,
             predecessor,
+            watcher,
         };
         let code = master.main_loop(rx).await;
         master.cleanup();
@@ -294,10 +310,28 @@ impl Master {
             }
             self.reap(&mut queue);
             self.check_promotion();
+            self.check_files(&mut queue);
             queue.push(Event::Tick);
             // Handle in arrival order.
             queue.reverse();
         }
+    }
+
+    /// `--reload`: a watched file changed, so reload as `HUP` does.
+    fn check_files(&mut self, queue: &mut Vec<Event>) {
+        let Some(watcher) = &mut self.watcher else {
+            return;
+        };
+        let changed = watcher.poll(Instant::now());
+        if changed.is_empty() {
+            return;
+        }
+        let names: Vec<String> = changed.iter().map(|p| p.display().to_string()).collect();
+        self.log.log(
+            LogLevel::Info,
+            format!("--reload: {} changed; reloading", names.join(", ")),
+        );
+        queue.push(Event::Signal(Signal::Hup));
     }
 
     /// Re-read the configuration for a reload; `false` aborts the reload (an invalid file must not

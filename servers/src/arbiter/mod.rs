@@ -49,10 +49,15 @@
 //! `--max-requests` and `--request-timeout` behave the same behind nginx's `fastcgi_pass`,
 //! `scgi_pass` and `uwsgi_pass` as over HTTP.
 //!
+//! `--reload` (development): the master polls the program's file and any `--reload-extra-file` once a
+//! second and, when one has changed and settled, reloads as on `HUP`; workers are executed from the
+//! program's path, so the new generation runs the new file.
+//!
 //! Not supported: `WINCH`, daemonizing, `user`/`group`, a control socket; a reload re-reads the
 //! configuration but keeps the listeners (changing `bind` needs a restart).
 
 mod master;
+mod reload;
 pub mod signals;
 mod spawn;
 mod worker;

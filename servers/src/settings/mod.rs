@@ -150,6 +150,11 @@ pub struct Settings {
     pub keyfile: Option<PathBuf>,
     /// The CAs client certificates must chain to.
     pub ca_certs: Option<PathBuf>,
+    /// `--reload`: reload when the program's file or one of
+    /// [`reload_extra_files`](Settings::reload_extra_files) changes.
+    pub reload: bool,
+    /// More files `--reload` watches.
+    pub reload_extra_files: Vec<PathBuf>,
     /// `--check-config`: print the configuration and exit.
     pub check_config: bool,
     /// Whether the process manager runs (see the module documentation).
@@ -502,6 +507,8 @@ impl Settings {
             certfile: None,
             keyfile: None,
             ca_certs: None,
+            reload: false,
+            reload_extra_files: Vec::new(),
             check_config: false,
             process_manager: false,
             given: Vec::new(),
@@ -534,6 +541,7 @@ impl Settings {
                 ),
             ));
         }
+        self.reload |= !self.reload_extra_files.is_empty();
         if !self.process_manager {
             // Without the process manager --max-requests is FastCGI's in-flight limit.
             if self.is_given("max_requests") && !self.is_given("max_requests_in_flight") {

@@ -338,6 +338,20 @@ pub static SETTINGS: &[Setting] = &[
         |s| Some(quote(&s.log_level.label().to_ascii_lowercase())),
     ).process(),
     server(
+        "reload", "reload", "RGI_RELOAD", Kind::Bool, "", Some("false"),
+        "Development: when the program's file (or a reload_extra_files path) changes, start new workers from it and retire the old ones gracefully, as HUP does (polled every second)",
+        |s, v| { s.reload = boolean(v)?; Ok(()) },
+        |s| Some(s.reload.to_string()),
+    ).process(),
+    server(
+        "reload_extra_files", "reload-extra-file", "RGI_RELOAD_EXTRA_FILE", Kind::List, "FILE", None,
+        "Also watch this file for --reload (repeatable or comma-separated; implies --reload)",
+        |s, v| { s.reload_extra_files = v.iter().map(PathBuf::from).collect(); Ok(()) },
+        |s| (!s.reload_extra_files.is_empty()).then(|| {
+            format!("[{}]", s.reload_extra_files.iter().map(|p| path(p)).collect::<Vec<_>>().join(", "))
+        }),
+    ).process(),
+    server(
         "config", "config", "RGI_CONFIG", Kind::Text, "FILE", None,
         "A TOML file with the keys of this table (starts the process manager)",
         |s, v| { s.config_file = Some(PathBuf::from(one(v))); Ok(()) },
