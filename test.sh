@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every RGI test on a fresh Debian machine with the Rust toolchain:
-# installs what the tests need (curl, nginx, lighttpd, apache2, redis-server…, cargo-deny) when missing,
+# installs what the tests need (curl, nginx, lighttpd, apache2, redis-server, h2load…, cargo-deny) when missing,
 # builds once, tests many.
 # The tests start and stop their own servers (loopback only) and stop every process by PID.
 set -euo pipefail
@@ -12,6 +12,7 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light
 command -v lighttpd >/dev/null 2>&1 || [ -x /usr/sbin/lighttpd ] || need+=(lighttpd)
 command -v apache2 >/dev/null 2>&1 || [ -x /usr/sbin/apache2 ] || need+=(apache2)
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || need+=(redis-server)
+command -v h2load >/dev/null 2>&1 || need+=(nghttp2-client)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)

@@ -224,13 +224,14 @@ fn split_host_port(host: &[u8]) -> (&[u8], Option<&[u8]>) {
     }
 }
 
-/// `SERVER_PROTOCOL` for an HTTP version.
+/// `SERVER_PROTOCOL` for an HTTP version: `HTTP/2.0` and `HTTP/3.0` for the newer versions, as
+/// nginx's `$server_protocol` and Apache httpd name them (and CGI's `HTTP/x.y` form).
 pub fn protocol_name(version: Version) -> &'static str {
     match version {
         Version::HTTP_09 => "HTTP/0.9",
         Version::HTTP_10 => "HTTP/1.0",
-        Version::HTTP_2 => "HTTP/2",
-        Version::HTTP_3 => "HTTP/3",
+        Version::HTTP_2 => "HTTP/2.0",
+        Version::HTTP_3 => "HTTP/3.0",
         _ => "HTTP/1.1",
     }
 }
@@ -358,6 +359,7 @@ pub(crate) fn version_of(environ: &Environ) -> Version {
         b"HTTP/1.0" => Version::HTTP_10,
         b"HTTP/0.9" => Version::HTTP_09,
         b"HTTP/2" | b"HTTP/2.0" => Version::HTTP_2,
+        b"HTTP/3" | b"HTTP/3.0" => Version::HTTP_3,
         _ => Version::HTTP_11,
     }
 }
@@ -574,5 +576,34 @@ mod tests {
             .send_blocking();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         assert_ne!(response.text(), "called");
+    }
+    #[test]
+    fn an_http2_request_has_server_protocol_http_2_0_and_its_authority_as_server_name() {
+        let request = http::Request::get("https://example.org:8443/a?b")
+            .version(Version::HTTP_2)
+            .body(Body::empty())
+            .unwrap();
+        let environ = environ_from_request(
+            request,
+            &ConnInfo::default(),
+            &Arc::default(),
+            InputLimits::default(),
+        )
+        .unwrap();
+        assert_eq!(environ.protocol(), b"HTTP/2.0");
+        assert_eq!(version_of(&environ), Version::HTTP_2);
+        assert_eq!(environ.server_name(), b"example.org");
+        assert_eq!(environ.server_port(), 8443);
+        for version in [
+            Version::HTTP_10,
+            Version::HTTP_11,
+            Version::HTTP_2,
+            Version::HTTP_3,
+        ] {
+            let environ = Environ::builder(http::Method::GET, "/")
+                .protocol(protocol_name(version))
+                .build();
+            assert_eq!(version_of(&environ), version, "{version:?} back and forth");
+        }
     }
 }

@@ -71,6 +71,31 @@ pub struct Config {
     pub idle_release: Duration,
     /// TLS for the HTTP server ([`crate::tls`]): every listener then speaks HTTPS. Default none.
     pub tls: Option<crate::tls::Tls>,
+    /// HTTP/2 on the HTTP server. Default on.
+    pub http2: Http2,
+}
+
+/// HTTP/2 on the HTTP server ([`crate::http`]): over TLS when the client picks `h2` by ALPN, on
+/// cleartext listeners when the client starts with the HTTP/2 connection preface (h2c by prior
+/// knowledge; there is no `Upgrade: h2c`). Requests see the same environ as over HTTP/1.1 except
+/// `SERVER_PROTOCOL=HTTP/2.0`, within the same [`Limits`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Http2 {
+    /// Whether HTTP/2 is served at all; off, TLS offers only `http/1.1` and the HTTP/2 preface is
+    /// an ordinary (malformed) HTTP/1.1 request. Default on.
+    pub enabled: bool,
+    /// Most streams (requests) a client may have open at once on one connection
+    /// (`SETTINGS_MAX_CONCURRENT_STREAMS`). Default 100, the least RFC 9113 §6.5.2 advises.
+    pub max_concurrent_streams: u32,
+}
+
+impl Default for Http2 {
+    fn default() -> Self {
+        Http2 {
+            enabled: true,
+            max_concurrent_streams: 100,
+        }
+    }
 }
 
 impl Default for Config {
@@ -86,6 +111,7 @@ impl Default for Config {
             max_requests: 1024,
             idle_release: Duration::from_secs(1),
             tls: None,
+            http2: Http2::default(),
         }
     }
 }

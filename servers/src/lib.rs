@@ -3,8 +3,9 @@
 //! Every server here runs any [`rgi::Application`] unchanged; which one runs is a matter of
 //! configuration, never of code:
 //!
-//! - [`http`]: HTTP/1.1 on hyper — keep-alive, pipelining, streaming both ways, limits, graceful stop;
-//!   TLS with [`tls`] (`--certfile`, `--keyfile`, `--ca-certs`).
+//! - [`http`]: HTTP/1.1 and HTTP/2 on hyper — keep-alive, pipelining, streaming both ways, limits,
+//!   graceful stop; TLS with [`tls`] (`--certfile`, `--keyfile`, `--ca-certs`); HTTP/2 by ALPN over
+//!   TLS and by prior knowledge (h2c) on cleartext, on unless `--no-http2`.
 //! - [`fastcgi`]: FastCGI 1.0 (nginx `fastcgi_pass`, lighttpd) — all three roles, multiplexing,
 //!   keep-conn, streamed stdin.
 //! - [`scgi`] and [`uwsgi`]: nginx `scgi_pass` and `uwsgi_pass`, one request per connection.

@@ -11,8 +11,11 @@
 //! (`SSL_CLIENT_S_DN`, `SSL_CLIENT_I_DN`, RFC 4514 strings), serial (`SSL_CLIENT_M_SERIAL`) and the
 //! certificate itself (`SSL_CLIENT_CERT`, PEM).
 //!
-//! Not supported: HTTP/2 (ALPN offers `http/1.1` only), mod_ssl's per-component variables
-//! (`SSL_CLIENT_S_DN_CN`…), OCSP stapling, reloading by itself on a file change.
+//! ALPN offers `h2` (preferred) and `http/1.1` when HTTP/2 is on ([`crate::config::Http2`]), else
+//! `http/1.1` alone; a client that offers no ALPN speaks HTTP/1.1.
+//!
+//! Not supported: mod_ssl's per-component variables (`SSL_CLIENT_S_DN_CN`…), OCSP stapling,
+//! reloading by itself on a file change.
 
 use std::fmt;
 use std::future::Future;
@@ -89,6 +92,7 @@ impl std::error::Error for TlsError {
 #[derive(Clone)]
 pub struct Tls {
     files: Arc<TlsFiles>,
+    http2: bool,
     current: Arc<RwLock<Arc<ServerConfig>>>,
 }
 
@@ -100,22 +104,23 @@ impl fmt::Debug for Tls {
 
 impl PartialEq for Tls {
     fn eq(&self, other: &Self) -> bool {
-        self.files == other.files
+        self.files == other.files && self.http2 == other.http2
     }
 }
 
 impl Eq for Tls {}
 
 impl Tls {
-    /// Read `files`.
+    /// Read `files`; ALPN offers `h2` too when `http2`.
     ///
     /// # Errors
     ///
     /// When a file cannot be read or parsed, holds no certificate, or the key does not fit.
-    pub fn load(files: TlsFiles) -> Result<Tls, TlsError> {
-        let config = server_config(&files)?;
+    pub fn load(files: TlsFiles, http2: bool) -> Result<Tls, TlsError> {
+        let config = server_config(&files, http2)?;
         Ok(Tls {
             files: Arc::new(files),
+            http2,
             current: Arc::new(RwLock::new(Arc::new(config))),
         })
     }
@@ -132,7 +137,7 @@ impl Tls {
     ///
     /// As [`load`](Tls::load).
     pub fn reload(&self) -> Result<(), TlsError> {
-        let config = Arc::new(server_config(&self.files)?);
+        let config = Arc::new(server_config(&self.files, self.http2)?);
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = config;
         Ok(())
     }
@@ -191,7 +196,7 @@ fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     Ok(certs)
 }
 
-fn server_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
+fn server_config(files: &TlsFiles, http2: bool) -> Result<ServerConfig, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
@@ -213,7 +218,11 @@ fn server_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
     let mut config = builder
         .with_single_cert(certificates(&files.certfile)?, key)
         .map_err(TlsError::Rustls)?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = if http2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
     Ok(config)
 }
 
@@ -351,6 +360,16 @@ impl TlsStream {
 }
 
 impl TlsStream {
+    /// Finish the handshake; then whether the client chose HTTP/2 by ALPN.
+    pub(crate) async fn negotiate_h2(&mut self) -> io::Result<bool> {
+        let stream = std::future::poll_fn(|cx| self.poll_ready(cx).map_ok(|_| ())).await;
+        stream?;
+        Ok(match &self.state {
+            State::Ready(stream) => stream.get_ref().1.alpn_protocol() == Some(b"h2"),
+            _ => false,
+        })
+    }
+
     /// Run `io` on the established stream, once the handshake is done.
     fn with_ready<T>(
         self: Pin<&mut Self>,

@@ -3,6 +3,7 @@
 //!
 //! Every wait is bounded; every child is killed when its guard drops, even when a test panics.
 
+pub mod certs;
 pub mod services;
 pub mod stack;
 pub mod webservers;

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub const SKIP_ENV: &str = "RGI_SKIP_WEBSERVERS";
 
 /// The Debian/Ubuntu packages these tests need (what the README test command installs).
-pub const APT_PACKAGES: &str = "nginx-light lighttpd apache2 curl";
+pub const APT_PACKAGES: &str = "nginx-light lighttpd apache2 curl nghttp2-client";
 
 /// The only environment variable the web servers (and what they spawn) inherit.
 const CLEAN_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";

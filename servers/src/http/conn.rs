@@ -1,7 +1,7 @@
-//! One HTTP/1.1 connection on hyper: the connection's life between requests (keep-alive, the
-//! header-read timeout, buffers released while idle, the drain), and each request's framing — the
-//! refusals RFC 9112 asks for, the environ from hyper's request, the response back to hyper — around
-//! the shared [pipeline](crate::pipeline).
+//! One HTTP connection on hyper: which HTTP it speaks ([`h2`]), an HTTP/1.1 connection's life
+//! between requests (keep-alive, the header-read timeout, buffers released while idle, the drain),
+//! and each request's framing — the refusals RFC 9112 asks for, the environ from hyper's request,
+//! the response back to hyper — around the shared [pipeline](crate::pipeline).
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,14 +10,14 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
-use http::{header, HeaderValue, Request, Response, StatusCode};
+use http::{header, HeaderValue, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use rgi::convert::{self, ConnInfo, InputLimits};
 use rgi::{Application, Body, ServerInfo};
 use tokio::io::AsyncWriteExt;
 
 use super::idle::{Idle, InFlight, ParkableIo, Watchdog};
-use super::rfc9112;
+use super::{h2, rfc9112};
 use crate::bind::{Peer, Stream};
 use crate::config::Config;
 use crate::pipeline::body::LoggedBody;
@@ -26,8 +26,25 @@ use crate::pipeline::log::Arrival;
 use crate::pipeline::{plain, Pipeline};
 use crate::tls::SessionSlot;
 
+/// hyper's settings for the connections of one server.
+pub(super) struct Builders {
+    http1: hyper::server::conn::http1::Builder,
+    /// `None` when HTTP/2 is off: connections are then HTTP/1.1 without looking.
+    http2: Option<hyper::server::conn::http2::Builder<hyper_util::rt::TokioExecutor>>,
+}
+
+impl Builders {
+    /// HTTP/1.1 (with keep-alive or not), and HTTP/2 when `http2` and the configuration say so.
+    pub(super) fn new(config: &Config, keep_alive: bool, http2: bool) -> Self {
+        Builders {
+            http1: http1_builder(config, keep_alive),
+            http2: h2::builder(config).filter(|_| http2),
+        }
+    }
+}
+
 /// hyper's HTTP/1 settings from the client limits.
-pub(super) fn builder(config: &Config, keep_alive: bool) -> hyper::server::conn::http1::Builder {
+fn http1_builder(config: &Config, keep_alive: bool) -> hyper::server::conn::http1::Builder {
     let limits = &config.limits;
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -79,7 +96,7 @@ fn is_client_side(e: &hyper::Error) -> bool {
 /// `Connection: close`), busy ones close after their current response.
 pub(super) async fn serve_connection<A: Application>(
     conn: Arc<Connection<A>>,
-    builder: &hyper::server::conn::http1::Builder,
+    builders: &Builders,
     stream: Stream,
 ) {
     let pipeline = Arc::clone(&conn.pipeline);
@@ -103,11 +120,36 @@ pub(super) async fn serve_connection<A: Application>(
     // A TLS connection keeps its session (and rustls its buffers) when hyper lets go: not parked.
     let tls = pipeline.config.tls.as_ref();
     let release = Some(pipeline.config.idle_release).filter(|d| !d.is_zero() && tls.is_none());
-    let stream = match (tls, session) {
+    let mut stream = match (tls, session) {
         (Some(tls), Some(session)) => tls.accept(stream, session),
         _ => stream,
     };
-    let (mut stream, mut leftover) = (stream, Bytes::new());
+    let mut leftover = Bytes::new();
+    if let Some(http2) = &builders.http2 {
+        // Boxed, as the phases below: an HTTP/1.1 connection's task keeps no room for these.
+        let told = first_bytes(
+            &mut stream,
+            &pipeline,
+            &watchdog,
+            &drain_waker,
+            head_timeout,
+        );
+        let Some((speaks_h2, read)) = Box::pin(told).await else {
+            return;
+        };
+        if speaks_h2 {
+            let watch = h2::Watch {
+                control: &pipeline.control,
+                drain_waker: &drain_waker,
+                watchdog: &watchdog,
+                head_timeout,
+            };
+            let io = ParkableIo::new(stream, read, Arc::clone(&watchdog));
+            return Box::pin(h2::serve(http2, io, service, watch)).await;
+        }
+        leftover = read;
+    }
+    let builder = &builders.http1;
     let mut draining = false;
     loop {
         // Each phase is boxed, so that a parked connection's task keeps no room for hyper's state.
@@ -189,6 +231,33 @@ pub(super) async fn serve_connection<A: Application>(
     }
 }
 
+/// [`h2::speaks_h2`] within the header-read timeout, and within [`DRAIN_LINGER`] once the worker
+/// drains; `None` when the client went away or took too long.
+async fn first_bytes<A>(
+    stream: &mut Stream,
+    pipeline: &Pipeline<A>,
+    watchdog: &Watchdog,
+    drain_waker: &Arc<AtomicWaker>,
+    head_timeout: Option<std::time::Duration>,
+) -> Option<(bool, Bytes)> {
+    let mut told = std::pin::pin!(h2::speaks_h2(stream));
+    tokio::select! {
+        biased;
+        told = told.as_mut() => told.ok(),
+        idle = watchdog.idle(head_timeout, None) => {
+            debug_assert_eq!(idle, Idle::Expired);
+            None
+        }
+        () = pipeline.control.until_drained(drain_waker) => {
+            tokio::time::timeout(DRAIN_LINGER, told).await.ok()?.ok()
+        }
+    }
+}
+
+/// What a response body holds until it ends: the connection's in-flight mark, and an HTTP/2
+/// stream's unfinished request body ([`h2::Keep`]).
+pub(super) type Held = (InFlight, Option<h2::Keep>);
+
 /// What every request on one connection shares.
 pub(super) struct Connection<A> {
     pipeline: Arc<Pipeline<A>>,
@@ -234,13 +303,20 @@ impl<A> Connection<A> {
 /// response as hyper sends it.
 async fn handle<A: Application>(
     conn: Arc<Connection<A>>,
-    request: Request<Incoming>,
+    mut request: Request<Incoming>,
     in_flight: InFlight,
-) -> Result<Response<LoggedBody<InFlight>>, std::convert::Infallible> {
+) -> Result<Response<LoggedBody<Held>>, std::convert::Infallible> {
     let pipeline = &conn.pipeline;
     let peer = conn.peer;
+    let http2 = request.version() == Version::HTTP_2;
+    let refused = if http2 {
+        h2::reshape(&mut request, &pipeline.config.limits)
+    } else {
+        None
+    };
     let mut record = pipeline.arrived(|| Arrival::from_http(&request, peer.remote));
-    let mut response = match refuse(&pipeline.config, &request) {
+    let mut kept = None;
+    let mut response = match refused.or_else(|| refuse(&pipeline.config, &request)) {
         Some(refusal) => pipeline.refuse(refusal),
         None => {
             let info = ConnInfo {
@@ -256,7 +332,14 @@ async fn handle<A: Application>(
                 max_body: pipeline.config.limits.max_body,
             };
             // hyper refuses an invalid Content-Length before this; the check stays for safety.
-            match convert::environ_from_request(request, &info, &conn.server, limits) {
+            let environ = if http2 {
+                let (request, keep) = h2::keep_body(request);
+                kept = keep;
+                convert::environ_from_request(request, &info, &conn.server, limits)
+            } else {
+                convert::environ_from_request(request, &info, &conn.server, limits)
+            };
+            match environ {
                 Ok(mut environ) => {
                     if let Some(mount) = &pipeline.config.script_name {
                         environ.mount(mount);
@@ -273,12 +356,14 @@ async fn handle<A: Application>(
         }
     };
     // After a 400 the client's framing cannot be trusted, and after a 413 the rest of the body is
-    // not worth reading: close (RFC 9112 §9.6), and say so.
-    if pipeline.control.is_draining()
-        || matches!(
-            response.status(),
-            StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE
-        )
+    // not worth reading: close (RFC 9112 §9.6), and say so. (HTTP/2 frames each stream on its own
+    // and closes with GOAWAY.)
+    if !http2
+        && (pipeline.control.is_draining()
+            || matches!(
+                response.status(),
+                StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE
+            ))
     {
         response
             .headers_mut()
@@ -287,7 +372,8 @@ async fn handle<A: Application>(
     if let Some(record) = &mut record {
         record.respond(&response);
     }
-    Ok(response.map(|body| LoggedBody::new(pipeline.body(body), in_flight, record)))
+    let held = (in_flight, kept);
+    Ok(response.map(|body| LoggedBody::new(pipeline.body(body), held, record)))
 }
 
 /// Answer requests whose target is over the limit (414), or that RFC 9112 says to refuse

@@ -183,6 +183,10 @@ impl AsyncRead for ParkableIo {
             let n = this.leftover.len().min(buf.remaining());
             buf.put_slice(&this.leftover[..n]);
             this.leftover.advance(n);
+            if this.leftover.is_empty() {
+                // Give back the buffer it was read into (an advanced `Bytes` keeps it).
+                this.leftover = Bytes::new();
+            }
             return Poll::Ready(Ok(()));
         }
         if this.watchdog.is_parking() {

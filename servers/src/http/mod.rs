@@ -31,10 +31,26 @@
 //! TLS ([`crate::tls`]) when [`Config::tls`](crate::config::Config) is set: `rgi.url_scheme`
 //! `https`, `HTTPS=on`; a TLS connection is never parked (rustls keeps its buffers).
 //!
-//! Not supported: HTTP/2, upgrades (WebSocket); requests
-//! hyper itself refuses (malformed heads, 431) are not in the access log.
+//! HTTP/2 ([`Http2`](crate::config::Http2), on by default; `--no-http2` turns it off): over TLS when
+//! the client picks `h2` by ALPN, on a cleartext listener when the client opens with the HTTP/2
+//! preface (h2c by prior knowledge: `curl --http2-prior-knowledge`, h2load, a proxy's h2c upstream;
+//! there is no `Upgrade: h2c`). The application sees the same environ as over HTTP/1.1 but for
+//! `SERVER_PROTOCOL=HTTP/2.0` (`HTTP_HOST` from `:authority` when there is no `Host`), through the
+//! same pipeline and limits: the head limit is HTTP/2's `SETTINGS_MAX_HEADER_LIST_SIZE`, a body over
+//! the limit is 413, the header-read timeout closes a connection with no open stream (GOAWAY), and
+//! `--http2-max-streams` (default 100) bounds the streams open at once on one connection. When the
+//! server drains (SIGTERM, a reload, `--max-requests`) each HTTP/2 connection gets a GOAWAY and its
+//! open streams finish. Telling HTTP/1.1 from the preface reads a connection's first bytes once, when
+//! it opens (not per request); with HTTP/2 off nothing is read ahead. The arbiter's `sync` workers
+//! serve HTTP/1.1 only (one connection per thread, without keep-alive, cannot carry a connection of
+//! many streams).
+//!
+//! Not supported: upgrades (WebSocket, `Upgrade: h2c`), HTTP/2 server push, trailers; requests
+//! hyper itself refuses (malformed heads, 431, an HTTP/2 head over the limit) are not in the access
+//! log.
 
 mod conn;
+mod h2;
 mod idle;
 mod rfc9112;
 
@@ -59,7 +75,7 @@ pub(crate) async fn serve<A: Application>(
     listeners: Vec<Listener>,
     pipeline: Arc<Pipeline<A>>,
 ) -> io::Result<()> {
-    let builder = Arc::new(conn::builder(&pipeline.config, true));
+    let builders = Arc::new(conn::Builders::new(&pipeline.config, true, true));
     let epoch = Instant::now();
     let trimmer = tokio::spawn(idle::trim_released_memory(Duration::from_millis(500)));
     let handler = Arc::clone(&pipeline);
@@ -69,8 +85,8 @@ pub(crate) async fn serve<A: Application>(
         &pipeline,
         move |stream, peer| {
             let conn = Connection::open(&handler, peer, None, epoch);
-            let builder = Arc::clone(&builder);
-            async move { conn::serve_connection(conn, &builder, stream).await }
+            let builders = Arc::clone(&builders);
+            async move { conn::serve_connection(conn, &builders, stream).await }
         },
     )
     .await;
@@ -87,7 +103,9 @@ pub(crate) async fn serve_one_at_a_time<A: Application>(
     busy: Arc<AtomicU64>,
     epoch: Instant,
 ) {
-    let builder = Arc::new(conn::builder(&pipeline.config, false));
+    // One connection at a time, each holding its thread: no HTTP/2, whose one connection carries
+    // any number of requests (the settings refuse `--http2` with sync workers).
+    let builders = Arc::new(conn::Builders::new(&pipeline.config, false, false));
     let handler = Arc::clone(&pipeline);
     let one = Admission {
         max_connections: Some(1),
@@ -95,9 +113,9 @@ pub(crate) async fn serve_one_at_a_time<A: Application>(
     };
     accept::serve(listeners, one, &pipeline, move |stream, peer| {
         let conn = Connection::open(&handler, peer, Some(Arc::clone(&busy)), epoch);
-        let (builder, busy) = (Arc::clone(&builder), Arc::clone(&busy));
+        let (builders, busy) = (Arc::clone(&builders), Arc::clone(&busy));
         async move {
-            conn::serve_connection(conn, &builder, stream).await;
+            conn::serve_connection(conn, &builders, stream).await;
             busy.store(0, Ordering::Relaxed);
         }
     })

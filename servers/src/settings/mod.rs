@@ -252,6 +252,16 @@ pub fn command() -> clap::Command {
         );
     for setting in SETTINGS {
         command = command.arg(argument(setting));
+        if let Some((id, long)) = setting.negation {
+            command = command.arg(
+                Arg::new(id)
+                    .long(long)
+                    .action(ArgAction::SetTrue)
+                    .overrides_with(setting.name)
+                    .help(format!("Turn --{} off", setting.long))
+                    .help_heading(setting.group.heading()),
+            );
+        }
     }
     command
 }
@@ -272,6 +282,9 @@ fn argument(s: &Setting) -> Arg {
     }
     if let Some(env) = s.env {
         arg = arg.env(env);
+    }
+    if let Some((id, _)) = s.negation {
+        arg = arg.overrides_with(id);
     }
     match s.kind {
         Kind::Bool => arg.action(ArgAction::SetTrue),
@@ -295,9 +308,10 @@ pub fn markdown_table() -> String {
     let mut out =
         String::from("| flag | env | file key | default | meaning |\n|---|---|---|---|---|\n");
     for s in SETTINGS {
-        let flag = match s.short {
-            Some(c) => format!("`-{c}`, `--{}`", s.long),
-            None => format!("`--{}`", s.long),
+        let flag = match (s.short, s.negation) {
+            (Some(c), _) => format!("`-{c}`, `--{}`", s.long),
+            (None, Some((_, no))) => format!("`--{}`, `--{no}`", s.long),
+            (None, None) => format!("`--{}`", s.long),
         };
         let env = s.env.map_or_else(|| "—".to_owned(), |e| format!("`{e}`"));
         let key = if s.in_file {
@@ -340,6 +354,13 @@ impl Raw {
 
     /// The values of `setting` when the command line or its environment variable gave it.
     fn given(&self, setting: &Setting) -> Option<Vec<String>> {
+        // `--no-LONG` on the command line beats the variable (and the last of the pair wins).
+        if setting
+            .negation
+            .is_some_and(|(id, _)| self.matches.get_flag(id))
+        {
+            return Some(vec!["false".to_owned()]);
+        }
         if !matches!(
             self.matches.value_source(setting.name),
             Some(ValueSource::CommandLine | ValueSource::EnvVariable)
@@ -551,13 +572,29 @@ impl Settings {
             }
             self.max_requests = 0;
         }
+        if self.worker_class == WorkerClass::Sync {
+            // One connection per thread, without keep-alive: an HTTP/2 connection, which carries
+            // any number of requests at once, would hold a thread for its whole life.
+            if self.is_given("http2") && self.server.http2.enabled {
+                return Err(invalid(
+                    "http2",
+                    "sync workers serve one connection per thread without keep-alive, and an \
+                     HTTP/2 connection carries many requests at once: use -k async for HTTP/2"
+                        .into(),
+                ));
+            }
+            self.server.http2.enabled = false;
+        }
         self.server.tls = match (&self.certfile, &self.keyfile) {
             (Some(certfile), Some(keyfile)) => Some(
-                Tls::load(TlsFiles {
-                    certfile: certfile.clone(),
-                    keyfile: keyfile.clone(),
-                    ca_certs: self.ca_certs.clone(),
-                })
+                Tls::load(
+                    TlsFiles {
+                        certfile: certfile.clone(),
+                        keyfile: keyfile.clone(),
+                        ca_certs: self.ca_certs.clone(),
+                    },
+                    self.server.http2.enabled,
+                )
                 .map_err(SettingsError::Tls)?,
             ),
             (Some(_), None) => return Err(invalid("certfile", "needs keyfile".into())),

@@ -26,6 +26,9 @@ pub struct Setting {
     pub(super) default_doc: Option<&'static str>,
     pub(super) help: &'static str,
     pub(super) group: Group,
+    /// For a [`Kind::Bool`] on by default: the id and long flag (`no_NAME`, `no-LONG`) of the flag
+    /// that turns it off.
+    pub(super) negation: Option<(&'static str, &'static str)>,
     /// Parse and check the winning value (one string, or several for [`Kind::List`]) into the
     /// resolved settings.
     pub(super) apply: fn(&mut Settings, &[String]) -> Result<(), String>,
@@ -70,6 +73,7 @@ const fn server(
         default_doc: None,
         help,
         group: Group::Server,
+        negation: None,
         apply,
         show,
     }
@@ -88,6 +92,11 @@ impl Setting {
 
     const fn default_doc(mut self, doc: &'static str) -> Self {
         self.default_doc = Some(doc);
+        self
+    }
+
+    const fn negation(mut self, id: &'static str, long: &'static str) -> Self {
+        self.negation = Some((id, long));
         self
     }
 
@@ -259,6 +268,18 @@ pub static SETTINGS: &[Setting] = &[
         "HTTPS: require client certificates issued by these PEM CA certificates",
         |s, v| { s.ca_certs = Some(PathBuf::from(one(v))); Ok(()) },
         |s| s.ca_certs.as_deref().map(path),
+    ),
+    server(
+        "http2", "http2", "RGI_HTTP2", Kind::Bool, "", Some("true"),
+        "HTTP: serve HTTP/2 too, by ALPN over TLS and by prior knowledge (h2c) on cleartext listeners; --no-http2 (RGI_HTTP2=false) serves HTTP/1.1 only. Sync workers serve HTTP/1.1 only and refuse --http2",
+        |s, v| { s.server.http2.enabled = boolean(v)?; Ok(()) },
+        |s| Some(s.server.http2.enabled.to_string()),
+    ).negation("no_http2", "no-http2").default_doc("`true`; `false` for sync workers"),
+    server(
+        "http2_max_streams", "http2-max-streams", "RGI_HTTP2_MAX_STREAMS", Kind::Integer, "N", Some("100"),
+        "HTTP/2: most streams (requests) a client may have open at once on one connection",
+        |s, v| { s.server.http2.max_concurrent_streams = number::<u32>(v)?.max(1); Ok(()) },
+        |s| Some(s.server.http2.max_concurrent_streams.to_string()),
     ),
     server(
         "workers", "workers", "RGI_WORKERS", Kind::Integer, "N", Some("1"),

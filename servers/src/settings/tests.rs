@@ -386,3 +386,24 @@ fn settings_md() -> String {
         markdown_table()
     )
 }
+
+#[test]
+fn http2_is_on_for_async_workers_and_off_for_sync_ones() {
+    let on = |args: &[&str]| raw(args).resolve().unwrap().server.http2.enabled;
+    assert!(on(&["-w", "1"]));
+    assert!(on(&[]), "the single-process server too");
+    assert!(!on(&["-w", "1", "--no-http2"]));
+    assert!(
+        on(&["-w", "1", "--no-http2", "--http2"]),
+        "the last flag wins"
+    );
+    assert!(!on(&["-w", "1", "--http2", "--no-http2"]));
+    assert!(!on(&["-k", "sync"]), "sync workers: off unless asked for");
+    let s = raw(&["-w", "1", "--http2-max-streams", "7"])
+        .resolve()
+        .unwrap();
+    assert_eq!(s.server.http2.max_concurrent_streams, 7);
+    assert!(s.render().contains("http2 = true\nhttp2_max_streams = 7\n"));
+    let err = raw(&["-k", "sync", "--http2"]).resolve().unwrap_err();
+    assert!(err.to_string().starts_with("http2: sync workers"), "{err}");
+}

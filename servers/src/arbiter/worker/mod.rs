@@ -257,9 +257,16 @@ fn run_async<A: Application>(
         let interval = beat_interval(&settings);
         tokio::spawn(async move {
             let mut retired = false;
+            let mut drain_seen = false;
             let mut ticker = tokio::time::interval(interval);
             loop {
-                ticker.tick().await;
+                // Also at once when the drain begins: a worker that reached --max-requests says so
+                // before it exits, not at the next beat (an HTTP/2 connection closes with its
+                // GOAWAY in milliseconds, and an exit the master was not told of is a crash).
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    () = beat_control.drained(), if !drain_seen => drain_seen = true,
+                }
                 if beat_control.is_retiring() && !retired {
                     retired = true;
                     heartbeat.send(b'M');
