@@ -18,7 +18,9 @@ Settings (environment variables):
     BENCH_NOTE=text       a note for RESULTS.md (e.g. "other builds were running")
     BENCH_PORT_BASE=21000 first port; row i uses BASE+10*i (wrk) and BASE+10*i+1 (the app)
     BENCH_SUITE=all       "gateway" (hello over every gateway), "framework" (TechEmpower's tests, the
-                          middleware stack, todo) or "all"
+                          middleware stack, todo), "http2" (the HTTP/2 rows) or "all"
+    BENCH_H2_CONNECTIONS=10  h2load -c (the HTTP/2 rows)
+    BENCH_H2_STREAMS=10   h2load -m: streams in flight per connection
     BENCH_PG_PORT=20980   the port of the PostgreSQL the framework rows share
     TE_POOL=16            database connections per app in the TechEmpower rows
 """
@@ -71,6 +73,8 @@ NOTE = os.environ.get("BENCH_NOTE", "")
 PORT_BASE = int(os.environ.get("BENCH_PORT_BASE", "21000"))
 SUITE = os.environ.get("BENCH_SUITE", "all")
 PG_PORT = int(os.environ.get("BENCH_PG_PORT", "20980"))
+H2_CONNECTIONS = int(os.environ.get("BENCH_H2_CONNECTIONS", "10"))
+H2_STREAMS = int(os.environ.get("BENCH_H2_STREAMS", "10"))
 POOL = int(os.environ.get("TE_POOL", "16"))
 TE_SCHEMA = ROOT / "examples" / "techempower" / "schema.sql"
 
@@ -270,6 +274,10 @@ def features():
     for proto in ("fastcgi", "scgi", "uwsgi"):
         ok = help_text and re.search(rf"\b{proto}\b", help_text, re.I)
         have[f"rgi-{proto}"] = None if ok else f"not available yet: hello has no --protocol {proto}"
+    ok = help_text and re.search(r"--http2\b", help_text)
+    have["rgi-http2"] = None if ok else "not available yet: hello has no --http2"
+    have["h2load"] = None if which("h2load") else "h2load not installed (apt-get install nghttp2-client)"
+    have["openssl"] = None if which("openssl") else "openssl not installed"
     ok = help_text and re.search(r"--workers\b", help_text)
     have["rgi-workers"] = None if ok else "not available yet: no process manager (-w/-k) in hello"
     have["rgi-cgi"] = (
@@ -278,7 +286,7 @@ def features():
     for name in ("techempower", "stackhello", "todo"):
         have[name] = None if os.access(TARGET_DIR / "release" / name, os.X_OK) else f"{TARGET_DIR / 'release' / name} not built"
     have["postgres"] = None if pg_bin() and which("psql") else "PostgreSQL not installed (apt-get install postgresql)"
-    for name in ("ref-hyper", "ref-axum", "ref-actix", "te-axum", "te-actix"):
+    for name in ("ref-hyper", "ref-hyper-h2", "ref-axum", "ref-actix", "te-axum", "te-actix"):
         have[name] = None if os.access(REFS / name, os.X_OK) else f"{REFS / name} not built"
     have["hello-static"] = None if os.access(HELLO_STATIC, os.X_OK) else f"{HELLO_STATIC} not built"
     have["libfcgi"] = None if os.access(BUILD / "hello-fcgi", os.X_OK) else "bench/.build/hello-fcgi not built"
@@ -398,6 +406,8 @@ def placeholders(index, run_dir):
         "@PGURL_TODO@": f"postgres://bench@127.0.0.1:{PG_PORT}/todo",
         "@POOL@": str(POOL),
         "@POOL_HALF@": str(max(1, POOL // 2)),
+        "@CERT@": str(run_dir / "cert.pem"),
+        "@KEY@": str(run_dir / "key.pem"),
     }
 
 
@@ -446,6 +456,31 @@ def wait_http(url, deadline, expect=b"Hello World"):
     return last
 
 
+def wait_h2(url, deadline, expect=b"Hello World"):
+    """As wait_http, over HTTP/2 (curl: by prior knowledge on http://, by ALPN on https://)."""
+    how = "--http2-prior-knowledge" if url.startswith("http:") else "--http2"
+    last = "no answer"
+    while time.monotonic() < deadline:
+        out = subprocess.run(["curl", "-sk", how, "--max-time", "2", "-w", "\n%{http_code} %{http_version}", url],
+                             capture_output=True, timeout=10)
+        body, _, tail = out.stdout.rpartition(b"\n")
+        if out.returncode == 0 and tail == b"200 2" and expect in body:
+            return None
+        last = f"curl exit {out.returncode}, {tail!r}, body {body[:80]!r}"
+        time.sleep(0.1)
+    return last
+
+
+def self_signed(run_dir):
+    """A self-signed P-256 certificate for 127.0.0.1 in run_dir: cert.pem, key.pem."""
+    out = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                          "-nodes", "-days", "2", "-subj", "/CN=rgi bench", "-addext",
+                          "subjectAltName=IP:127.0.0.1", "-keyout", str(run_dir / "key.pem"),
+                          "-out", str(run_dir / "cert.pem")], capture_output=True, text=True, timeout=30)
+    if out.returncode != 0:
+        raise RuntimeError(f"openssl: {out.stderr.strip()[:300]}")
+
+
 def spawn(tracked, cmd, log_path):
     with open(log_path, "ab") as out:
         p = subprocess.Popen(
@@ -475,6 +510,8 @@ def start(stack, index, round_no):
     if stack.key == "php-fpm":
         conf = (BENCH / "conf" / "php-fpm" / "php-fpm.conf").read_text()
         (run_dir / "php-fpm.conf").write_text(render(conf, subs, "php-fpm"))
+    if stack.client == "h2":
+        self_signed(run_dir)
     tracked = Tracked()
     RUNNING.append(tracked)
     deadline = time.monotonic() + START_TIMEOUT
@@ -506,8 +543,12 @@ def start(stack, index, round_no):
         else:
             raise RuntimeError(f"unknown front server {stack.front}")
         spawn(tracked, cmd, run_dir / "front.log")
-    url = f"http://127.0.0.1:{subs['@PORT@']}{stack.path}"
-    problem = wait_http(url, deadline, stack.expect.encode())
+    scheme = "https" if stack.client == "h2" else "http"
+    url = f"{scheme}://127.0.0.1:{subs['@PORT@']}{stack.path}"
+    if stack.client == "wrk":
+        problem = wait_http(url, deadline, stack.expect.encode())
+    else:
+        problem = wait_h2(url, deadline, stack.expect.encode())
     if problem:
         raise RuntimeError(f"no hello from {url} within {START_TIMEOUT:.0f} s ({problem}); logs in {run_dir}")
     if stack.setup:
@@ -619,16 +660,60 @@ def parse_wrk(text):
     return result
 
 
+def h2load_command(url, seconds):
+    return ["h2load", f"-t{min(WRK_THREADS, H2_CONNECTIONS)}", f"-c{H2_CONNECTIONS}", f"-m{H2_STREAMS}",
+            f"-D{seconds}", url]
+
+
+def run_h2load(url, seconds):
+    """Run h2load for `seconds`; return (parsed output, h2load's own CPU seconds), as run_wrk."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run(h2load_command(url, seconds), capture_output=True, text=True, timeout=seconds + 60)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    text = out.stdout + out.stderr
+    if out.returncode != 0:
+        raise RuntimeError(f"h2load failed: {text.strip()[:300]}")
+    return parse_h2load(text), cpu
+
+
+def parse_h2load(text):
+    """h2load's summary: req/s, and every request that did not succeed as an error (h2load reports
+    no percentiles: p50/p99 stay empty)."""
+    result = {"rps": 0.0, "p50": float("nan"), "p99": float("nan"), "errors": 0, "requests": 0}
+    m = re.search(r"finished in [\d.]+\w*, ([\d.]+) req/s", text)
+    if m:
+        result["rps"] = float(m.group(1))
+    m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "
+                  r"(\d+) errored, (\d+) timeout", text)
+    if m:
+        result["requests"] = int(m.group(4))
+        result["errors"] = int(m.group(5)) + int(m.group(6)) + int(m.group(7))
+    else:
+        result["errors"] = 1
+    m = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text)
+    if m:
+        result["errors"] += int(m.group(3)) + int(m.group(4))
+    return result
+
+
+def load(stack, url, seconds, latency=False, headers=()):
+    """The row's load generator for `seconds`: wrk, or h2load for the HTTP/2 rows."""
+    if stack.client == "wrk":
+        return run_wrk(url, seconds, latency=latency, headers=headers)
+    return run_h2load(url, seconds)
+
+
 def measure(stack, index, round_no):
     tracked, url = start(stack, index, round_no)
     try:
         if WARMUP > 0:
-            run_wrk(url, WARMUP, headers=tracked.headers)
+            load(stack, url, WARMUP, headers=tracked.headers)
         db = PG if PG is not None and "postgres" in stack.needs else None
         cpu0 = tracked.cpu_ticks()
         db0 = db.cpu_ticks() if db else {}
         t0 = time.monotonic()
-        result, wrk_cpu = run_wrk(url, DURATION, latency=True, headers=tracked.headers)
+        result, wrk_cpu = load(stack, url, DURATION, latency=True, headers=tracked.headers)
         elapsed = time.monotonic() - t0
         cpu1 = tracked.cpu_ticks()
         db1 = db.cpu_ticks() if db else {}
@@ -1016,7 +1101,8 @@ def main():
                                                                         f"suite {SUITE}")),
             "",
             f"- machine: {machine()}",
-            f"- settings: wrk -t{WRK_THREADS} -c{CONNECTIONS}, {ROUNDS} interleaved rounds × {DURATION} s after a "
+            f"- settings: wrk -t{WRK_THREADS} -c{CONNECTIONS} (HTTP/2 rows: h2load -t{min(WRK_THREADS, H2_CONNECTIONS)} "
+            f"-c{H2_CONNECTIONS} -m{H2_STREAMS}; CPU % (wrk) is h2load's), {ROUNDS} interleaved rounds × {DURATION} s after a "
             f"{WARMUP} s warm-up; medians; errors summed over the rounds; CPU in % of one core (median), RSS summed "
             "over the row's processes (max); nginx 2 workers, app servers 2 threads/workers"
             + (f"; PostgreSQL on the same cores, {POOL} connections per app (web.py: {max(1, POOL // 2)} per worker "

@@ -22,6 +22,8 @@ fi
 setup_apt() {
   local need=()
   command -v wrk >/dev/null 2>&1 || need+=(wrk)
+  command -v h2load >/dev/null 2>&1 || need+=(nghttp2-client)
+  command -v openssl >/dev/null 2>&1 || need+=(openssl)
   command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
   command -v lighttpd >/dev/null 2>&1 || need+=(lighttpd)
   command -v spawn-fcgi >/dev/null 2>&1 || need+=(spawn-fcgi)

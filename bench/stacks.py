@@ -17,6 +17,8 @@ Placeholders in commands and config files (filled by bench.py for each row and r
     @PGURL@     the benchmark's PostgreSQL database (TechEmpower's tables), postgres://bench@127.0.0.1:PORT/hello_world
     @PGPORT@    its port
     @POOL@      database connections per app (TE_POOL, default 16); @POOL_HALF@ per process of a two-process app
+    @CERT@ @KEY@  a self-signed certificate for 127.0.0.1 and its key (made with openssl for rows whose
+                client speaks TLS)
 
 A row's fields:
 
@@ -37,7 +39,9 @@ A row's fields:
     setup    a function of bench.py run once the row answers (e.g. "todo_login": sign up, add todos,
              log in); it returns the headers wrk sends (a session cookie)
     suites   the suites the row belongs to (BENCH_SUITE): "gateway" (hello over every gateway) and/or
-             "framework" (TechEmpower's tests, the middleware stack, todo)
+             "framework" (TechEmpower's tests, the middleware stack, todo) and/or "http2"
+    client   the load generator: "wrk" (HTTP/1.1, the default), "h2c" (h2load, HTTP/2 by prior
+             knowledge) or "h2" (h2load, HTTP/2 over TLS by ALPN; the row gets @CERT@ and @KEY@)
 """
 
 from dataclasses import dataclass, field
@@ -58,6 +62,7 @@ class Stack:
     expect: str = "Hello World"
     setup: str | None = None
     suites: tuple[str, ...] = ("gateway",)
+    client: str = "wrk"
 
 
 RGI = "@HELLO@ --threads 2"
@@ -127,6 +132,24 @@ STACKS = [
     Stack("c-cgi-fcgiwrap", "nginx → fcgiwrap ×2 → C CGI program",
           app="fcgiwrap -c 2 -s tcp:127.0.0.1:@BACKEND@", front="nginx/fcgiwrap.conf",
           stage={"www/hello": "@BUILD@/hello-cgi"}, needs=("c-cgi", "fcgiwrap", "nginx"), group="c-cgi"),
+]
+
+# HTTP/2: h2load (BENCH_H2_CONNECTIONS connections × BENCH_H2_STREAMS streams each) at RGI's hello and at
+# raw hyper's http2 server (refs/src/bin/ref-hyper-h2.rs), cleartext by prior knowledge and over TLS.
+H2 = ("gateway", "http2")
+STACKS += [
+    Stack("rgi-h2c", "RGI HTTP/2 cleartext (h2c prior knowledge; hello, --threads 2)",
+          app=f"{RGI} --bind 127.0.0.1:@PORT@", needs=("rgi-http2", "h2load"), group="hyper-h2c", suites=H2,
+          client="h2c"),
+    Stack("hyper-h2c", "raw hyper 1.x http2 (h2c, 2 threads)",
+          app="@REFS@/ref-hyper-h2 --bind 127.0.0.1:@PORT@ --threads 2", needs=("ref-hyper-h2", "h2load"),
+          ref=True, group="hyper-h2c", suites=H2, client="h2c"),
+    Stack("rgi-h2-tls", "RGI HTTP/2 over TLS (ALPN h2; hello, --threads 2)",
+          app=f"{RGI} --certfile @CERT@ --keyfile @KEY@ --bind 127.0.0.1:@PORT@",
+          needs=("rgi-http2", "h2load", "openssl"), group="hyper-h2-tls", suites=H2, client="h2"),
+    Stack("hyper-h2-tls", "raw hyper 1.x http2 over rustls (ALPN h2, 2 threads)",
+          app="@REFS@/ref-hyper-h2 --certfile @CERT@ --keyfile @KEY@ --bind 127.0.0.1:@PORT@ --threads 2",
+          needs=("ref-hyper-h2", "h2load", "openssl"), ref=True, group="hyper-h2-tls", suites=H2, client="h2"),
 ]
 
 FRAMEWORK = ("framework",)
@@ -209,6 +232,8 @@ TARGETS = [
     ("standard middleware stack costs ≤ 15% of bare hello (req per CPU-second)", "hello-stack", "hello-bare", 0.85,
      "per_cpu"),
     ("RGI HTTP ≥ 0.95× raw hyper (req per CPU-second)", "rgi-http", "hyper", 0.95, "per_cpu"),
+    ("RGI HTTP/2 cleartext ≥ 0.9× raw hyper http2", "rgi-h2c", "hyper-h2c", 0.9),
+    ("RGI HTTP/2 over TLS ≥ 0.9× raw hyper http2 over rustls", "rgi-h2-tls", "hyper-h2-tls", 0.9),
 ]
 for _test, _path, _ in TE_TESTS:
     TARGETS.append((f"RGI framework ≥ 1.0× axum on {_path} (req/s)", f"te-rgi-{_test}", f"te-axum-{_test}", 1.0))

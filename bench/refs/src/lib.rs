@@ -4,15 +4,19 @@
 pub mod te;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// `--bind 127.0.0.1:PORT --threads N` (both required by the benchmark; defaults for a quick try).
-#[derive(Debug, Clone, Copy)]
+/// `--bind 127.0.0.1:PORT --threads N` (both required by the benchmark; defaults for a quick try),
+/// and `--certfile PEM --keyfile PEM` for the servers that speak TLS.
+#[derive(Debug, Clone)]
 pub struct Args {
     /// Where to listen.
     pub bind: SocketAddr,
     /// Worker threads (tokio workers; actix workers).
     pub threads: usize,
+    /// A PEM certificate chain and its key: serve TLS.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// Parse the command line; exits with status 2 on a usage error.
@@ -20,21 +24,28 @@ pub fn args() -> Args {
     let mut args = Args {
         bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
         threads: 2,
+        tls: None,
     };
+    let (mut cert, mut key) = (None, None);
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().unwrap_or_default();
         match flag.as_str() {
             "--bind" => args.bind = value.parse().unwrap_or_else(|_| usage(&flag, &value)),
             "--threads" => args.threads = value.parse().unwrap_or_else(|_| usage(&flag, &value)),
+            "--certfile" => cert = Some(PathBuf::from(value)),
+            "--keyfile" => key = Some(PathBuf::from(value)),
             _ => usage(&flag, &value),
         }
     }
+    args.tls = cert.zip(key);
     args
 }
 
 fn usage(flag: &str, value: &str) -> ! {
-    eprintln!("bad argument {flag} {value:?}; usage: --bind HOST:PORT --threads N");
+    eprintln!(
+        "bad argument {flag} {value:?}; usage: --bind HOST:PORT --threads N [--certfile PEM --keyfile PEM]"
+    );
     std::process::exit(2)
 }
 
@@ -51,8 +62,9 @@ pub fn hello_body() -> String {
 
 /// Print the line the benchmark's logs show.
 pub fn announce(name: &str, args: &Args) {
+    let scheme = if args.tls.is_some() { "https" } else { "http" };
     println!(
-        "{name}: listening on http://{} with {} threads (pid {})",
+        "{name}: listening on {scheme}://{} with {} threads (pid {})",
         args.bind,
         args.threads,
         std::process::id()
