@@ -252,9 +252,8 @@ fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
 
 #[test]
 fn heads_trickled_byte_by_byte_are_cut_off_at_the_header_timeout() {
-    // FastCGI has no header timeout: a web server legitimately keeps idle connections open
-    // (fastcgi_keep_conn), so a FastCGI socket must be reachable by the web server only
-    // (SECURITY.md); its trickled connections are bounded by --max-connections (next test).
+    // FastCGI's PARAMS deadline has a test of its own (below): an idle kept FastCGI connection is
+    // legitimate (fastcgi_keep_conn), so its trickled *records* are bounded by --max-connections.
     for gw in [Gateway::Http, Gateway::Scgi, Gateway::Uwsgi] {
         let server = gw.start();
         let head = gw.request("/fast", &[("X-Slow", "1")], None, b"");
@@ -278,6 +277,110 @@ fn heads_trickled_byte_by_byte_are_cut_off_at_the_header_timeout() {
             );
         }
         assert_serves(gw, &server);
+    }
+}
+
+#[test]
+fn fastcgi_params_trickled_after_begin_request_are_cut_off_at_the_header_timeout() {
+    let gw = Gateway::FastCgi;
+    let dir = rgi_tests::webservers::TempDir::new("hostile-fcgi-params");
+    let errors = dir.join("error.log");
+    let server = Server::start(
+        "testapp",
+        &[
+            "--protocol",
+            "fastcgi",
+            "--header-timeout",
+            "1",
+            "-w",
+            "1",
+            "--error-logfile",
+            errors.to_str().unwrap(),
+        ],
+    );
+    // 20 requests, each BEGIN_REQUEST then one byte of PARAMS every 100 ms, never the empty
+    // PARAMS record that ends them.
+    let begin = {
+        let mut out = Vec::new();
+        let [r0, r1] = FCGI_RESPONDER.to_be_bytes();
+        encode_record(
+            &mut out,
+            FCGI_BEGIN_REQUEST,
+            1,
+            &[r0, r1, FCGI_KEEP_CONN, 0, 0, 0, 0, 0],
+        );
+        out
+    };
+    let mut streams: Vec<TcpStream> = (0..20)
+        .map(|_| {
+            let mut s = TcpStream::connect(server.addr()).expect("connect");
+            s.write_all(&begin).unwrap();
+            s
+        })
+        .collect();
+    let started = Instant::now();
+    let mut trickle = Vec::new();
+    encode_record(&mut trickle, FCGI_PARAMS, 1, b"\x01");
+    let mut open = streams.len();
+    // Trickle for up to 10 s (ten times the timeout), stopping early once every connection closed.
+    while open > 0 && started.elapsed() < Duration::from_secs(10) {
+        open = 0;
+        for s in &mut streams {
+            if s.write_all(&trickle).is_ok() {
+                open += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for s in &mut streams {
+        assert!(
+            closed_within(s, Duration::from_secs(5)),
+            "trickled PARAMS kept their connection for {:?}",
+            started.elapsed()
+        );
+    }
+    println!(
+        "trickled PARAMS: all 20 connections closed after {:?}",
+        started.elapsed()
+    );
+    assert_serves(gw, &server);
+    let logged = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        std::fs::read_to_string(&errors)
+            .unwrap_or_default()
+            .contains("did not send all its PARAMS within 1s (--header-timeout)")
+    });
+    assert!(logged, "{:?}", std::fs::read_to_string(&errors));
+
+    // A kept connection idle between requests (nginx's fastcgi_keep_conn) is not timed out: three
+    // requests on one connection, 2.5 s (more than twice the timeout) apart.
+    let mut kept = TcpStream::connect(server.addr()).expect("connect");
+    kept.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    for round in 0..3 {
+        if round > 0 {
+            std::thread::sleep(Duration::from_millis(2500));
+        }
+        let vars = [
+            ("REQUEST_METHOD", "GET"),
+            ("PATH_INFO", "/fast"),
+            ("SERVER_PROTOCOL", "HTTP/1.1"),
+        ];
+        kept.write_all(&fastcgi_request(1, true, &vars, b""))
+            .unwrap_or_else(|e| panic!("round {round}: the idle kept connection was closed: {e}"));
+        let mut reply = Vec::new();
+        let mut buf = [0u8; 4096];
+        while stdout_of(&reply).1 == 0 {
+            match kept.read(&mut buf) {
+                Ok(0) | Err(_) => panic!("round {round}: closed before END_REQUEST: {reply:?}"),
+                Ok(n) => reply.extend_from_slice(&buf[..n]),
+            }
+        }
+        assert_eq!(
+            gw.parse(&reply),
+            Some((200, b"fast\n".to_vec())),
+            "round {round}"
+        );
     }
 }
 

@@ -26,6 +26,7 @@ use rgi::{Application, ErrorSink, Errors, Input, ServerInfo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, WriteHalf};
 use tokio::sync::{mpsc, Mutex, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{AbortHandle, JoinError, JoinSet};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::record::{self, BeginRequest, Header, RecordError};
@@ -70,6 +71,9 @@ enum Slot {
         begin: BeginRequest,
         params: Vec<u8>,
         permit: OwnedSemaphorePermit,
+        /// When the `PARAMS` must be complete (`--header-timeout` after `BEGIN_REQUEST`; `None`
+        /// when that is off).
+        deadline: Option<Instant>,
     },
     /// The application runs in its own task.
     Running {
@@ -122,6 +126,9 @@ pub(super) async fn serve_conn<A: Application>(
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut linger = std::pin::pin!(tokio::time::sleep(Duration::MAX));
     let result = loop {
+        // The earliest request still gathering its PARAMS must have them all by then (slowloris on
+        // the head). An idle kept connection has no such request and is never timed out.
+        let params_due = conn.params_deadline();
         match split_record(&mut buf) {
             Err(e) => break Err(Error::Record(e)),
             Ok(Some((header, content))) => {
@@ -144,6 +151,7 @@ pub(super) async fn serve_conn<A: Application>(
                 linger.as_mut().reset(tokio::time::Instant::now() + DRAIN_LINGER);
             }
             () = linger.as_mut(), if conn.draining && conn.slots.is_empty() => break Ok(()),
+            () = until(params_due), if params_due.is_some() => break Err(conn.params_timeout()),
             Some(done) = conn.tasks.join_next(), if !conn.tasks.is_empty() => conn.reap(done).await,
             _ = &mut writer, if !writer_done => {
                 writer_done = true;
@@ -157,7 +165,7 @@ pub(super) async fn serve_conn<A: Application>(
             },
         }
     };
-    if matches!(result, Err(Error::Record(_))) {
+    if matches!(result, Err(Error::Record(_) | Error::ParamsTimeout { .. })) {
         conn.finish_running(grace).await;
     }
     conn.tasks.abort_all();
@@ -180,6 +188,14 @@ pub(super) async fn serve_conn<A: Application>(
         }
     }
     result
+}
+
+/// Wait until `deadline` (forever when `None`).
+async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Take one whole record off the front of `buf`, if there is one; padding is skipped.
@@ -341,15 +357,44 @@ impl<A: Application> Conn<A> {
             return Ok(());
         };
         let params = Vec::new();
+        let deadline = (self.shared.pipeline.config.limits.header_timeout())
+            .map(|timeout| Instant::now() + timeout);
         self.slots.insert(
             id,
             Slot::Params {
                 begin,
                 params,
                 permit,
+                deadline,
             },
         );
         Ok(())
+    }
+
+    /// When the earliest request still gathering `PARAMS` runs out of time.
+    fn params_deadline(&self) -> Option<Instant> {
+        self.slots
+            .values()
+            .filter_map(|slot| match slot {
+                Slot::Params { deadline, .. } => *deadline,
+                Slot::Running { .. } => None,
+            })
+            .min()
+    }
+
+    /// The error for the request whose `PARAMS` are overdue.
+    fn params_timeout(&self) -> Error {
+        let now = Instant::now();
+        let id = self.slots.iter().find_map(|(id, slot)| match slot {
+            Slot::Params {
+                deadline: Some(d), ..
+            } if *d <= now => Some(*id),
+            _ => None,
+        });
+        Error::ParamsTimeout {
+            request_id: id.unwrap_or_default(),
+            timeout: self.shared.pipeline.config.limits.header_read_timeout,
+        }
     }
 
     fn params(&mut self, id: u16, content: &[u8]) -> Result<(), Error> {
@@ -369,6 +414,7 @@ impl<A: Application> Conn<A> {
             begin,
             params,
             permit,
+            ..
         }) = self.slots.remove(&id)
         else {
             return Ok(());

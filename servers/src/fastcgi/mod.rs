@@ -10,6 +10,10 @@
 //! (`FCGI_LISTENSOCK_FILENO`: lighttpd `bin-path`, spawn-fcgi — see the launcher); graceful stop.
 //! Not supported: protocol versions other than 1; `PARAMS` blocks larger than
 //! [`Limits::max_head_bytes`](crate::config::Limits::max_head_bytes) (the connection is closed).
+//! A request's `PARAMS` must be complete within
+//! [`Limits::header_read_timeout`](crate::config::Limits::header_read_timeout) of its
+//! `BEGIN_REQUEST` (else the connection is closed and logged); a kept connection idle between
+//! requests is not timed out (web servers keep them open on purpose).
 //!
 //! # Requests and responses
 //!
@@ -77,6 +81,14 @@ pub enum Error {
     Record(RecordError),
     /// Reading or writing the connection failed.
     Io(io::Error),
+    /// A request's `PARAMS` did not end within the header timeout (`--header-timeout`) after its
+    /// `BEGIN_REQUEST`: a slowloris on the request head. The connection is closed.
+    ParamsTimeout {
+        /// The request that was too slow.
+        request_id: u16,
+        /// The header timeout.
+        timeout: std::time::Duration,
+    },
 }
 
 impl fmt::Display for Error {
@@ -85,6 +97,14 @@ impl fmt::Display for Error {
             // Transparent: the record error says what is wrong.
             Error::Record(e) => fmt::Display::fmt(e, f),
             Error::Io(_) => f.write_str("fastcgi: connection failed"),
+            Error::ParamsTimeout {
+                request_id,
+                timeout,
+            } => write!(
+                f,
+                "fastcgi: request {request_id} did not send all its PARAMS within {timeout:?} \
+                 (--header-timeout); connection closed"
+            ),
         }
     }
 }
@@ -94,6 +114,7 @@ impl std::error::Error for Error {
         match self {
             Error::Record(e) => e.source(),
             Error::Io(e) => Some(e),
+            Error::ParamsTimeout { .. } => None,
         }
     }
 }
