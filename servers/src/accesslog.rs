@@ -96,19 +96,41 @@ impl LogFile {
         &self.target
     }
 
-    /// Write `line` (which must end with `\n`) with one `write(2)`. Errors are ignored: a full disk
-    /// or a closed pipe must not stop the server.
+    /// Write `line` (which must end with `\n`) with one `write(2)`. A full disk or a closed pipe
+    /// must not stop the server: callers that can report the failure elsewhere use
+    /// [`try_write_line`](LogFile::try_write_line); this one ignores it.
     pub fn write_line(&self, line: &[u8]) {
+        let _ = self.try_write_line(line);
+    }
+
+    /// As [`write_line`](LogFile::write_line), saying whether the whole line was written.
+    ///
+    /// # Errors
+    ///
+    /// The write's error (`ENOSPC` on a full disk); a short write (a disk filling up in the
+    /// middle of the line) is `WriteZero`. The rest of a short line is not written: a second
+    /// `write(2)` could land after another process's line.
+    pub fn try_write_line(&self, line: &[u8]) -> io::Result<()> {
         let Ok(mut sink) = self.sink.lock() else {
-            return;
+            return Err(io::Error::other("log lock poisoned"));
         };
-        let _ = match &mut *sink {
+        match &mut *sink {
             // `write_all` on the locked handles: with an empty buffer and one trailing newline,
             // std's line writer issues one write.
             Sink::Stdout => io::stdout().lock().write_all(line),
             Sink::Stderr => io::stderr().lock().write_all(line),
-            Sink::File(file) => file.write(line).map(|_| ()),
-        };
+            // One `write(2)`, never retried: a retry could interleave with another process's line.
+            Sink::File(file) => match file.write(line)? {
+                n if n == line.len() => Ok(()),
+                n => Err(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    format!(
+                        "only {n} of the line's {} bytes written: is the disk full?",
+                        line.len()
+                    ),
+                )),
+            },
+        }
     }
 
     /// Re-open the file at the same path (after logrotate renamed it); standard streams are left as
@@ -234,17 +256,45 @@ impl rgi::ErrorSink for ErrorLogSink {
     }
 }
 
-/// An access log: a [`LogFile`] and a format.
+/// An access log: a [`LogFile`] and a format, and where its own write failures are reported.
 #[derive(Debug)]
 pub struct AccessLog {
     file: LogFile,
     format: AccessFormat,
+    errors: Option<Arc<ErrorLog>>,
+    failure: Mutex<Option<Failure>>,
+}
+
+/// How often a log that keeps failing is reported again (one line per failing request would flood
+/// the error log of a server under load, on what may be the same full disk).
+const FAILURE_REPORT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The access log is failing to write (a full disk): since when, and how many lines were lost.
+#[derive(Debug)]
+struct Failure {
+    lost: u64,
+    reported: std::time::Instant,
 }
 
 impl AccessLog {
-    /// Log to `file` in `format`.
+    /// Log to `file` in `format`. Write failures are not reported (see
+    /// [`reporting_to`](AccessLog::reporting_to)).
     pub fn new(file: LogFile, format: AccessFormat) -> Self {
-        AccessLog { file, format }
+        AccessLog {
+            file,
+            format,
+            errors: None,
+            failure: Mutex::new(None),
+        }
+    }
+
+    /// Report this log's write failures to `errors`: one `ERROR` line when writing starts failing
+    /// (a full disk), one more at most every minute while it goes on, with the number of lines
+    /// lost, and one `WARNING` when lines are written again. Requests are answered throughout.
+    #[must_use]
+    pub fn reporting_to(mut self, errors: Arc<ErrorLog>) -> Self {
+        self.errors = Some(errors);
+        self
     }
 
     /// The underlying file (for [`LogFile::reopen`]).
@@ -256,7 +306,58 @@ impl AccessLog {
     pub fn log(&self, record: &AccessRecord) {
         let mut line = self.format.render(record, std::process::id());
         line.push('\n');
-        self.file.write_line(line.as_bytes());
+        let written = self.file.try_write_line(line.as_bytes());
+        self.account(written);
+    }
+
+    /// Track failing writes and report their start, their persistence and their end.
+    fn account(&self, written: io::Result<()>) {
+        let Some(errors) = &self.errors else {
+            return;
+        };
+        let Ok(mut failure) = self.failure.lock() else {
+            return;
+        };
+        let target = &self.file.target;
+        match (written, &mut *failure) {
+            (Ok(()), None) => {}
+            (Ok(()), Some(f)) => {
+                errors.log(
+                    LogLevel::Warning,
+                    format_args!(
+                        "access log {target}: writing again; {} lines were lost",
+                        f.lost
+                    ),
+                );
+                *failure = None;
+            }
+            (Err(e), None) => {
+                errors.log(
+                    LogLevel::Error,
+                    format_args!(
+                        "access log {target}: cannot write ({e}); requests are still served, \
+                         their lines are lost until it can (reported again at most once a minute)"
+                    ),
+                );
+                *failure = Some(Failure {
+                    lost: 1,
+                    reported: std::time::Instant::now(),
+                });
+            }
+            (Err(e), Some(f)) => {
+                f.lost += 1;
+                if f.reported.elapsed() >= FAILURE_REPORT_INTERVAL {
+                    f.reported = std::time::Instant::now();
+                    errors.log(
+                        LogLevel::Error,
+                        format_args!(
+                            "access log {target}: still cannot write ({e}); {} lines lost so far",
+                            f.lost
+                        ),
+                    );
+                }
+            }
+        }
     }
 }
 
@@ -283,6 +384,38 @@ mod tests {
             "one\ntwo\n"
         );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "three\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failing_access_log_is_reported_once_then_again_when_it_recovers() {
+        let dir = std::env::temp_dir().join(format!("rgi-accesslog-full-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let error_path = dir.join("error.log");
+        let errors = LogFile::open(LogTarget::File(error_path.clone())).unwrap();
+        let errors = Arc::new(ErrorLog::new(errors, LogLevel::Info));
+        // /dev/full: every write fails with ENOSPC.
+        let full = LogFile::open(LogTarget::File("/dev/full".into())).unwrap();
+        let failed = full.try_write_line(b"line\n").unwrap_err();
+        assert_eq!(failed.raw_os_error(), Some(28), "{failed}"); // ENOSPC
+        let log = AccessLog::new(full, AccessFormat::default()).reporting_to(errors);
+        for _ in 0..100 {
+            log.account(log.file.try_write_line(b"line\n"));
+        }
+        log.account(Ok(()));
+        log.account(Ok(()));
+        let text = std::fs::read_to_string(&error_path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(
+            lines[0]
+                .contains("[ERROR] access log /dev/full: cannot write (No space left on device"),
+            "{text}"
+        );
+        assert!(
+            lines[1].contains("[WARNING] access log /dev/full: writing again; 100 lines were lost"),
+            "{text}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

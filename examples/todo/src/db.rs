@@ -54,6 +54,9 @@ impl Backend {
     }
 }
 
+/// How long a request waits for a database connection before it fails.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// What can go wrong in the data layer.
 #[derive(Debug)]
 pub enum DbError {
@@ -71,6 +74,11 @@ impl std::fmt::Display for DbError {
             DbError::UnknownUrl(url) => write!(
                 f,
                 "unsupported database URL {url:?} (want sqlite:PATH or postgres://…)"
+            ),
+            DbError::Sql(sqlx::Error::PoolTimedOut) => write!(
+                f,
+                "database unavailable: no connection within {ACQUIRE_TIMEOUT:?} \
+                 (is the database server down or overloaded?)"
             ),
             DbError::Sql(e) => write!(f, "database: {e}"),
             DbError::Hash(e) => write!(f, "password hashing: {e}"),
@@ -181,7 +189,10 @@ impl Db {
         let options = AnyConnectOptions::from_str(&url)?;
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(10))
+            // A request waits at most this long for a connection: while the database is down
+            // (sqlx retries refused connections until then), pages fail in 3 s, not 10
+            // (`tests/tests/faults.rs`).
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             // No idle reaper: a lazy pool made outside a runtime must not spawn a task.
             .idle_timeout(None)
             .max_lifetime(None)

@@ -154,8 +154,12 @@ pub(super) fn run(raw: Raw, settings: Settings, args: Vec<OsString>) -> ExitCode
     let (listeners, origin) = match bind_all(&settings) {
         Ok(l) => l,
         Err(e) => {
-            log.log(LogLevel::Critical, &e);
-            say(format_args!("rgi: {}", Report(&e)));
+            // One line with the cause ("Address already in use"), and only once on stderr when the
+            // error log is stderr too.
+            log.log(LogLevel::Critical, Report(&e));
+            if settings.error_log != crate::accesslog::LogTarget::Stderr {
+                say(format_args!("rgi: {}", Report(&e)));
+            }
             return ExitCode::from(2);
         }
     };

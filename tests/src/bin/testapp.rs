@@ -20,6 +20,10 @@
 //! | `/abort` | one chunk, then a body error |
 //! | `/raise-limit?to=N` | asks `rgi.input` for a body limit of N, reads the body: `read B bytes, limit L` |
 //! | anything else | the `demo` application (environ as JSON) |
+//!
+//! In front of it all stands a middleware layer ([`PanickyLayer`]) that panics itself, not the
+//! application: on `/panic-layer-before` before calling the application, on `/panic-layer-after`
+//! after the application answered (the demo's 200).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -181,6 +185,32 @@ impl Application for TestApp {
     }
 }
 
+/// A middleware layer that panics on two paths (see the module docs); every other request passes
+/// through untouched.
+struct PanickyLayer<A>(A);
+
+impl<A: Application> Application for PanickyLayer<A> {
+    fn call(
+        &self,
+        environ: Environ,
+        start: StartResponse,
+    ) -> impl std::future::Future<Output = Reply> + Send {
+        // Synchronously, while the server calls the layer: not inside any future of the app.
+        if environ.path_info() == b"/panic-layer-before" {
+            panic!("testapp: deliberate panic in a middleware layer, before the app");
+        }
+        let after = environ.path_info() == b"/panic-layer-after";
+        let inner = self.0.call(environ, start);
+        async move {
+            let reply = inner.await;
+            if after {
+                panic!("testapp: deliberate panic in a middleware layer, after the app");
+            }
+            reply
+        }
+    }
+}
+
 fn main() -> std::process::ExitCode {
-    rgi_servers::run(TestApp)
+    rgi_servers::run(PanickyLayer(TestApp))
 }

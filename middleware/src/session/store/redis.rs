@@ -2,12 +2,11 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use rgi::BoxFuture;
-use tokio::sync::OnceCell;
 
 use super::{invalid_id, valid_id, Changes, SessionData, SessionStore, StoreError};
 
@@ -19,11 +18,15 @@ use super::{invalid_id, valid_id, Changes, SessionData, SessionStore, StoreError
 /// connection is the redis crate's [`ConnectionManager`]: one multiplexed connection per process,
 /// made on first use (inside the worker's runtime: [`RedisStore::new`] does no I/O, so a store made
 /// before the server starts its workers is fine), shared by every request and re-established when
-/// Redis restarts (requests during the outage get 503).
+/// Redis restarts (requests during the outage get 503). No operation waits for Redis longer than
+/// 3 s, connecting included: a restarting or unreachable Redis fails requests quickly instead of
+/// holding them.
 #[derive(Clone)]
 pub struct RedisStore {
     client: redis::Client,
-    conn: Arc<OnceCell<ConnectionManager>>,
+    /// The shared connection; `None` until first use, and again after a failure that may have
+    /// broken it.
+    conn: Arc<Mutex<Option<ConnectionManager>>>,
     prefix: String,
 }
 
@@ -36,7 +39,7 @@ impl RedisStore {
     pub fn new(url: &str) -> Result<RedisStore, StoreError> {
         Ok(RedisStore {
             client: redis::Client::open(url).map_err(StoreError::new)?,
-            conn: Arc::new(OnceCell::new()),
+            conn: Arc::new(Mutex::new(None)),
             prefix: "rgi:session:".to_owned(),
         })
     }
@@ -55,12 +58,62 @@ impl RedisStore {
 
     /// The shared connection, made on first use (a failed attempt is retried by the next request).
     async fn conn(&self) -> Result<ConnectionManager, StoreError> {
-        let client = self.client.clone();
-        self.conn
-            .get_or_try_init(|| ConnectionManager::new(client))
+        if let Some(conn) = self.conn.lock().ok().and_then(|c| c.clone()) {
+            return Ok(conn);
+        }
+        // Each attempt and each reply is bounded, and a reconnection gives up after 3 retries
+        // (about 1.5 s). Requests arriving together may each connect; the last one is kept.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_secs(1))
+            .set_response_timeout(Duration::from_secs(2))
+            .set_number_of_retries(3);
+        let conn = ConnectionManager::new_with_config(self.client.clone(), config)
             .await
-            .cloned()
-            .map_err(StoreError::new)
+            .map_err(StoreError::new)?;
+        if let Ok(mut slot) = self.conn.lock() {
+            *slot = Some(conn.clone());
+        }
+        Ok(conn)
+    }
+
+    /// Drop the shared connection after a failure that may have broken it, so that the next request
+    /// makes a new one. The redis crate's own reconnection did not always recover from a Redis
+    /// restart: every request after it timed out (`tests/tests/faults.rs`).
+    fn forget(&self) {
+        if let Ok(mut slot) = self.conn.lock() {
+            *slot = None;
+        }
+    }
+
+    /// A store error for `e`, forgetting the connection unless Redis itself answered (an error
+    /// reply such as `WRONGTYPE` leaves the connection sound).
+    fn failed(&self, e: redis::RedisError) -> StoreError {
+        if e.is_io_error()
+            || e.is_timeout()
+            || e.is_connection_dropped()
+            || e.is_connection_refusal()
+            || e.is_unrecoverable_error()
+        {
+            self.forget();
+        }
+        StoreError::new(e)
+    }
+
+    /// `op`, failed with a timeout error (and the connection forgotten) after
+    /// [`OPERATION_TIMEOUT`].
+    async fn bounded<T>(
+        &self,
+        op: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(OPERATION_TIMEOUT, op).await {
+            Ok(done) => done,
+            Err(_) => {
+                self.forget();
+                Err(StoreError::new(format!(
+                    "redis did not answer within {OPERATION_TIMEOUT:?}"
+                )))
+            }
+        }
     }
 
     /// Prefix session keys with `prefix` (default `rgi:session:`), to share one Redis database.
@@ -82,7 +135,7 @@ impl RedisStore {
             .arg(&key)
             .query_async(&mut self.conn().await?)
             .await
-            .map_err(StoreError::new)?;
+            .map_err(|e| self.failed(e))?;
         if fields.is_empty() {
             return Ok(None);
         }
@@ -115,7 +168,7 @@ impl RedisStore {
         pipe.expire(&key, seconds).ignore();
         pipe.query_async::<()>(&mut self.conn().await?)
             .await
-            .map_err(StoreError::new)
+            .map_err(|e| self.failed(e))
     }
 
     async fn destroy_now(&self, id: &str) -> Result<(), StoreError> {
@@ -124,7 +177,7 @@ impl RedisStore {
             .arg(&key)
             .query_async::<()>(&mut self.conn().await?)
             .await
-            .map_err(StoreError::new)
+            .map_err(|e| self.failed(e))
     }
 }
 
@@ -136,9 +189,14 @@ impl fmt::Debug for RedisStore {
     }
 }
 
+/// The longest a session operation waits for Redis, connecting included, before it fails (and the
+/// request gets 503). Without a bound, requests in flight when Redis restarted waited 20 s and more
+/// (`tests/tests/faults.rs`).
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
+
 impl SessionStore for RedisStore {
     fn load<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<SessionData>, StoreError>> {
-        Box::pin(self.load_now(id))
+        Box::pin(self.bounded(self.load_now(id)))
     }
 
     fn save<'a>(
@@ -147,10 +205,10 @@ impl SessionStore for RedisStore {
         changes: &'a Changes,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(self.save_now(id, changes, ttl))
+        Box::pin(self.bounded(self.save_now(id, changes, ttl)))
     }
 
     fn destroy<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(self.destroy_now(id))
+        Box::pin(self.bounded(self.destroy_now(id)))
     }
 }

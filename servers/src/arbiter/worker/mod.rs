@@ -90,7 +90,10 @@ fn boot(raw: &Raw, spec: &str) -> Result<Booted, StartError> {
     let access = match &settings.access_log {
         Some(target) => Some(
             LogFile::open(target.clone())
-                .map(|f| Arc::new(AccessLog::new(f, settings.access_log_format.clone())))
+                .map(|f| {
+                    let log = AccessLog::new(f, settings.access_log_format.clone());
+                    Arc::new(log.reporting_to(Arc::clone(&errors)))
+                })
                 .map_err(log_error(target))?,
         ),
         None => None,
