@@ -281,6 +281,13 @@ fn invalid(name: &str, reason: &'static str) -> EnvironError {
 /// (so that `X_Forwarded_For` cannot pose as `X-Forwarded-For`). Both stay readable in
 /// [`headers`](Environ::headers).
 pub struct Environ {
+    /// Boxed: an environ is moved by value through every layer (into each layer's future and on to
+    /// the next call), so it is one pointer wide; the fields are allocated once per request.
+    f: Box<Fields>,
+}
+
+/// An [`Environ`]'s contents.
+struct Fields {
     method: Method,
     script_name: Bytes,
     path_info: Text,
@@ -319,136 +326,139 @@ impl Environ {
 
     /// `REQUEST_METHOD`.
     pub fn method(&self) -> &Method {
-        &self.method
+        &self.f.method
     }
 
     /// `SCRIPT_NAME`: where the application is mounted; `""` at the root.
     pub fn script_name(&self) -> &[u8] {
-        &self.script_name
+        &self.f.script_name
     }
 
     /// `PATH_INFO`: the request path below the mount point, percent-decoded.
     pub fn path_info(&self) -> &[u8] {
-        self.path_info.view(&self.request_uri)
+        self.f.path_info.view(&self.f.request_uri)
     }
 
     /// `QUERY_STRING`, raw (not decoded).
     pub fn query_string(&self) -> &[u8] {
-        self.query_string.view(&self.request_uri)
+        self.f.query_string.view(&self.f.request_uri)
     }
 
     /// `REQUEST_URI`: the request target exactly as the client sent it, when the gateway knows it.
     pub fn request_uri(&self) -> Option<&[u8]> {
-        self.request_uri.as_ref().map(Target::as_bytes)
+        self.f.request_uri.as_ref().map(Target::as_bytes)
     }
 
     /// `REQUEST_URI` as a cheap, shareable handle (for logging after the environ is gone).
     pub(crate) fn request_uri_handle(&self) -> Option<Target> {
-        self.request_uri.clone()
+        self.f.request_uri.clone()
     }
 
     /// Replace `REQUEST_URI`; `PATH_INFO` and `QUERY_STRING` stop being views of the old one.
     fn replace_request_uri(&mut self, uri: Option<Target>) {
-        self.path_info = Text::Own(Bytes::copy_from_slice(self.path_info()));
-        self.query_string = Text::Own(Bytes::copy_from_slice(self.query_string()));
-        self.request_uri = uri;
+        self.f.path_info = Text::Own(Bytes::copy_from_slice(self.path_info()));
+        self.f.query_string = Text::Own(Bytes::copy_from_slice(self.query_string()));
+        self.f.request_uri = uri;
     }
 
     /// `SERVER_PROTOCOL`, e.g. `HTTP/1.1`.
     pub fn protocol(&self) -> &[u8] {
-        &self.protocol
+        &self.f.protocol
     }
 
     /// `SERVER_NAME`.
     pub fn server_name(&self) -> &[u8] {
-        &self.server_name
+        &self.f.server_name
     }
 
     /// `SERVER_PORT`.
     pub fn server_port(&self) -> u16 {
-        self.server_port
+        self.f.server_port
     }
 
     /// `REMOTE_ADDR` and `REMOTE_PORT`, when the client is on an IP socket.
     pub fn remote_addr(&self) -> Option<(&[u8], Option<u16>)> {
-        self.remote_addr.as_deref().map(|a| (a, self.remote_port))
+        self.f
+            .remote_addr
+            .as_deref()
+            .map(|a| (a, self.f.remote_port))
     }
 
     /// `rgi.url_scheme`.
     pub fn url_scheme(&self) -> Scheme {
-        self.scheme
+        self.f.scheme
     }
 
     /// `CONTENT_LENGTH`, parsed; `None` when absent or not a number.
     pub fn content_length(&self) -> Option<u64> {
-        let value = self.headers.get(header::CONTENT_LENGTH)?;
+        let value = self.f.headers.get(header::CONTENT_LENGTH)?;
         parse_digits(value.as_bytes())
     }
 
     /// The request headers (`HTTP_*`, `CONTENT_TYPE`, `CONTENT_LENGTH` are views of these).
     pub fn headers(&self) -> &HeaderMap {
-        &self.headers
+        &self.f.headers
     }
 
     /// The request headers, mutably (middleware).
     pub fn headers_mut(&mut self) -> &mut HeaderMap {
-        &mut self.headers
+        &mut self.f.headers
     }
 
     /// `rgi.input`, for inspection (its declared length, how much was read).
     pub fn input_ref(&self) -> &Input {
-        &self.input
+        &self.f.input
     }
 
     /// `rgi.input`: the request body.
     pub fn input_mut(&mut self) -> &mut Input {
-        &mut self.input
+        &mut self.f.input
     }
 
     /// Take `rgi.input` out, leaving an empty body.
     pub fn take_input(&mut self) -> Input {
-        std::mem::take(&mut self.input)
+        std::mem::take(&mut self.f.input)
     }
 
     /// Replace `rgi.input` (middleware that filters the body).
     pub fn set_input(&mut self, input: Input) {
-        self.input = input;
+        self.f.input = input;
     }
 
     /// `rgi.errors`.
     pub fn errors(&self) -> &Errors {
-        &self.server.errors
+        &self.f.server.errors
     }
 
     /// The executor for blocking work (see [`blocking`](crate::blocking)).
     pub fn executor(&self) -> &SharedExecutor {
-        &self.server.executor
+        &self.f.server.executor
     }
 
     /// Facts about the server: `rgi.multithread`, `rgi.multiprocess`, `rgi.run_once`, capabilities.
     pub fn server(&self) -> &ServerInfo {
-        &self.server
+        &self.f.server
     }
 
     /// The shared handle to the server facts (cloned by `call_app` to report errors afterwards).
     pub(crate) fn server_arc(&self) -> &Arc<ServerInfo> {
-        &self.server
+        &self.f.server
     }
 
     /// Replace the facts about the server (a gateway that builds the environ with
     /// [`environ_from_cgi`] attaches its own, e.g. with a per-request `rgi.errors` sink).
     pub fn set_server_info(&mut self, info: Arc<ServerInfo>) {
-        self.server = info;
+        self.f.server = info;
     }
 
     /// Typed extensions: data middleware attaches for the layers below (session, route params…).
     pub fn extensions(&self) -> &Extensions {
-        &self.extensions
+        &self.f.extensions
     }
 
     /// Typed extensions, mutably.
     pub fn extensions_mut(&mut self) -> &mut Extensions {
-        &mut self.extensions
+        &mut self.f.extensions
     }
 
     /// Set `SCRIPT_NAME` and `PATH_INFO` together (mounting). Both must be empty or start with `/`,
@@ -470,12 +480,12 @@ impl Environ {
         if &script_name[..] == b"/" {
             return Err(invalid("SCRIPT_NAME", "must not be \"/\" (use \"\")"));
         }
-        let path = path_info.view(&self.request_uri);
+        let path = path_info.view(&self.f.request_uri);
         if !(path.is_empty() || path.starts_with(b"/") || path == b"*") {
             return Err(invalid("PATH_INFO", "must be empty or start with \"/\""));
         }
-        self.script_name = script_name;
-        self.path_info = path_info;
+        self.f.script_name = script_name;
+        self.f.path_info = path_info;
         Ok(())
     }
 
@@ -500,16 +510,16 @@ impl Environ {
         if !(rest.is_empty() || rest.starts_with(b"/")) {
             return false;
         }
-        let mut script_name = self.script_name.to_vec();
+        let mut script_name = self.f.script_name.to_vec();
         script_name.extend_from_slice(prefix.as_bytes());
-        let path_info = self.path_info.skip(prefix.len());
+        let path_info = self.f.path_info.skip(prefix.len());
         self.set_path_text(Bytes::from(script_name), path_info)
             .is_ok()
     }
 
     /// Set `rgi.url_scheme` (and so `HTTPS`), e.g. from a trusted proxy's `X-Forwarded-Proto`.
     pub fn set_url_scheme(&mut self, scheme: Scheme) {
-        self.scheme = scheme;
+        self.f.scheme = scheme;
     }
 
     /// Look up a meta-variable or string-valued `rgi.*` key by its exact name.
@@ -529,25 +539,26 @@ impl Environ {
             Some(Var(Cow::Borrowed(b)))
         }
         match key {
-            "REQUEST_METHOD" => borrowed(self.method.as_str().as_bytes()),
-            "SCRIPT_NAME" => borrowed(&self.script_name),
+            "REQUEST_METHOD" => borrowed(self.f.method.as_str().as_bytes()),
+            "SCRIPT_NAME" => borrowed(&self.f.script_name),
             "PATH_INFO" => borrowed(self.path_info()),
             "QUERY_STRING" => borrowed(self.query_string()),
             "REQUEST_URI" => self.request_uri().and_then(borrowed),
-            "SERVER_PROTOCOL" => borrowed(&self.protocol),
-            "SERVER_NAME" => borrowed(&self.server_name),
-            "SERVER_PORT" => Some(Var(Cow::Owned(self.server_port.to_string().into_bytes()))),
-            "SERVER_SOFTWARE" => borrowed(self.server.software.as_bytes()),
-            "REMOTE_ADDR" => self.remote_addr.as_deref().and_then(borrowed),
+            "SERVER_PROTOCOL" => borrowed(&self.f.protocol),
+            "SERVER_NAME" => borrowed(&self.f.server_name),
+            "SERVER_PORT" => Some(Var(Cow::Owned(self.f.server_port.to_string().into_bytes()))),
+            "SERVER_SOFTWARE" => borrowed(self.f.server.software.as_bytes()),
+            "REMOTE_ADDR" => self.f.remote_addr.as_deref().and_then(borrowed),
             "REMOTE_PORT" => self
+                .f
                 .remote_port
                 .map(|p| Var(Cow::Owned(p.to_string().into_bytes()))),
-            "HTTPS" => (self.scheme == Scheme::Https).then(|| Var::from("on")),
+            "HTTPS" => (self.f.scheme == Scheme::Https).then(|| Var::from("on")),
             "GATEWAY_INTERFACE" => Some(Var::from(GATEWAY_INTERFACE)),
             "CONTENT_TYPE" => self.header_var(&header::CONTENT_TYPE),
             "CONTENT_LENGTH" => self.header_var(&header::CONTENT_LENGTH),
             "rgi.version" => Some(Var::from(VERSION_STR)),
-            "rgi.url_scheme" => Some(Var::from(self.scheme.as_str())),
+            "rgi.url_scheme" => Some(Var::from(self.f.scheme.as_str())),
             _ => {
                 if let Some(suffix) = key.strip_prefix("HTTP_") {
                     let name = header_name_for(suffix)?;
@@ -560,7 +571,8 @@ impl Environ {
                     }
                     self.header_var(&name)
                 } else {
-                    self.vars
+                    self.f
+                        .vars
                         .iter()
                         .find(|(k, _)| &k[..] == key.as_bytes())
                         .and_then(|(_, v)| borrowed(v))
@@ -571,7 +583,7 @@ impl Environ {
 
     /// A header's value as a variable; repeated headers joined as CGI servers do.
     fn header_var(&self, name: &HeaderName) -> Option<Var<'_>> {
-        let mut values = self.headers.get_all(name).iter();
+        let mut values = self.f.headers.get_all(name).iter();
         let first = values.next()?;
         let Some(second) = values.next() else {
             return Some(Var(Cow::Borrowed(first.as_bytes())));
@@ -599,57 +611,57 @@ impl Environ {
         }
         match key {
             "REQUEST_METHOD" => {
-                self.method =
+                self.f.method =
                     Method::from_bytes(&value).map_err(|_| invalid(key, "not a token"))?;
             }
             "SCRIPT_NAME" => {
-                let path_info = self.path_info.clone();
+                let path_info = self.f.path_info.clone();
                 self.set_path_text(value, path_info)?;
             }
             "PATH_INFO" => {
-                let script_name = self.script_name.clone();
+                let script_name = self.f.script_name.clone();
                 self.set_path(script_name, value)?;
             }
-            "QUERY_STRING" => self.query_string = Text::Own(value),
+            "QUERY_STRING" => self.f.query_string = Text::Own(value),
             "REQUEST_URI" => self.replace_request_uri(Some(Target::Bytes(value))),
-            "SERVER_PROTOCOL" => self.protocol = value,
-            "SERVER_NAME" => self.server_name = value,
+            "SERVER_PROTOCOL" => self.f.protocol = value,
+            "SERVER_NAME" => self.f.server_name = value,
             "SERVER_PORT" => {
-                self.server_port = parse_digits(&value)
+                self.f.server_port = parse_digits(&value)
                     .and_then(|p| u16::try_from(p).ok())
                     .ok_or_else(|| invalid(key, "not a port number"))?;
             }
             // Empty optional variables are absent (a gateway on a unix socket passes them empty).
-            "REMOTE_ADDR" => self.remote_addr = (!value.is_empty()).then_some(value),
-            "REMOTE_PORT" if value.is_empty() => self.remote_port = None,
+            "REMOTE_ADDR" => self.f.remote_addr = (!value.is_empty()).then_some(value),
+            "REMOTE_PORT" if value.is_empty() => self.f.remote_port = None,
             "REMOTE_PORT" => {
-                self.remote_port = Some(
+                self.f.remote_port = Some(
                     parse_digits(&value)
                         .and_then(|p| u16::try_from(p).ok())
                         .ok_or_else(|| invalid(key, "not a port number"))?,
                 );
             }
             "HTTPS" => {
-                self.scheme = if is_https_on(&value) {
+                self.f.scheme = if is_https_on(&value) {
                     Scheme::Https
                 } else {
                     Scheme::Http
                 };
             }
             "rgi.url_scheme" => {
-                self.scheme = match &value[..] {
+                self.f.scheme = match &value[..] {
                     b"http" => Scheme::Http,
                     b"https" => Scheme::Https,
                     _ => return Err(invalid(key, "must be http or https")),
                 };
             }
             "CONTENT_TYPE" if value.is_empty() => {
-                self.headers.remove(header::CONTENT_TYPE);
+                self.f.headers.remove(header::CONTENT_TYPE);
             }
             "CONTENT_TYPE" => self.set_header(key, header::CONTENT_TYPE, value)?,
             "CONTENT_LENGTH" => {
                 if value.is_empty() {
-                    self.headers.remove(header::CONTENT_LENGTH);
+                    self.f.headers.remove(header::CONTENT_LENGTH);
                 } else {
                     parse_digits(&value).ok_or_else(|| invalid(key, "not a decimal number"))?;
                     self.set_header(key, header::CONTENT_LENGTH, value)?;
@@ -672,9 +684,15 @@ impl Environ {
                 if key.is_empty() || key.contains('=') {
                     return Err(invalid(key, "not a variable name"));
                 }
-                match self.vars.iter_mut().find(|(k, _)| &k[..] == key.as_bytes()) {
+                match self
+                    .f
+                    .vars
+                    .iter_mut()
+                    .find(|(k, _)| &k[..] == key.as_bytes())
+                {
                     Some(slot) => slot.1 = value,
                     None => self
+                        .f
                         .vars
                         .push((Bytes::copy_from_slice(key.as_bytes()), value)),
                 }
@@ -691,7 +709,7 @@ impl Environ {
     ) -> Result<(), EnvironError> {
         let value = HeaderValue::from_maybe_shared(value)
             .map_err(|_| invalid(key, "not a valid header value"))?;
-        self.headers.insert(name, value);
+        self.f.headers.insert(name, value);
         Ok(())
     }
 
@@ -699,13 +717,13 @@ impl Environ {
     /// cannot be removed; set them instead.
     pub fn remove(&mut self, key: &str) {
         if let Some(name) = key.strip_prefix("HTTP_").and_then(header_name_for) {
-            self.headers.remove(name);
+            self.f.headers.remove(name);
         } else if key == "CONTENT_TYPE" {
-            self.headers.remove(header::CONTENT_TYPE);
+            self.f.headers.remove(header::CONTENT_TYPE);
         } else if key == "CONTENT_LENGTH" {
-            self.headers.remove(header::CONTENT_LENGTH);
+            self.f.headers.remove(header::CONTENT_LENGTH);
         } else {
-            self.vars.retain(|(k, _)| &k[..] != key.as_bytes());
+            self.f.vars.retain(|(k, _)| &k[..] != key.as_bytes());
         }
     }
 
@@ -736,11 +754,11 @@ impl Environ {
             .iter()
             .filter_map(|k| self.get(k).map(|v| (Cow::Borrowed(*k), v)))
             .collect();
-        for (k, v) in &self.vars {
+        for (k, v) in &self.f.vars {
             out.push((String::from_utf8_lossy(k), Var(Cow::Borrowed(v))));
         }
         let mut seen: Vec<&HeaderName> = Vec::new();
-        for name in self.headers.keys() {
+        for name in self.f.headers.keys() {
             if name == header::CONTENT_TYPE
                 || name == header::CONTENT_LENGTH
                 || !exposed_as_http_var(name)
@@ -763,10 +781,10 @@ impl fmt::Debug for Environ {
         for (k, v) in self.vars() {
             map.entry(&k, &v);
         }
-        map.entry(&"rgi.input", &self.input);
-        map.entry(&"rgi.multithread", &self.server.multithread);
-        map.entry(&"rgi.multiprocess", &self.server.multiprocess);
-        map.entry(&"rgi.run_once", &self.server.run_once);
+        map.entry(&"rgi.input", &self.f.input);
+        map.entry(&"rgi.multithread", &self.f.server.multithread);
+        map.entry(&"rgi.multiprocess", &self.f.server.multiprocess);
+        map.entry(&"rgi.run_once", &self.f.server.run_once);
         map.finish()
     }
 }
@@ -786,7 +804,7 @@ impl EnvironBuilder {
     fn with_server(method: Method, request_uri: &str, server: Arc<ServerInfo>) -> Self {
         let target = Target::Bytes(Bytes::copy_from_slice(request_uri.as_bytes()));
         let (path_info, query_string) = target_parts(request_uri);
-        let environ = Environ {
+        let environ = Environ::from_fields(Fields {
             method,
             script_name: Bytes::new(),
             path_info,
@@ -803,7 +821,7 @@ impl EnvironBuilder {
             input: Input::empty(),
             server,
             extensions: Extensions::new(),
-        };
+        });
         EnvironBuilder {
             environ,
             error: None,
@@ -830,7 +848,7 @@ impl EnvironBuilder {
             HeaderValue::from_bytes(value.as_ref()),
         ) {
             (Ok(n), Ok(v)) => {
-                self.environ.headers.append(n, v);
+                self.environ.f.headers.append(n, v);
             }
             _ => self.record(Err(invalid(name, "not a valid header"))),
         }
@@ -839,33 +857,33 @@ impl EnvironBuilder {
 
     /// Replace all request headers.
     pub fn headers(mut self, headers: HeaderMap) -> Self {
-        self.environ.headers = headers;
+        self.environ.f.headers = headers;
         self
     }
 
     /// `SERVER_PROTOCOL`.
     pub fn protocol(mut self, protocol: impl Into<Bytes>) -> Self {
-        self.environ.protocol = protocol.into();
+        self.environ.f.protocol = protocol.into();
         self
     }
 
     /// `SERVER_NAME` and `SERVER_PORT`.
     pub fn server(mut self, name: impl Into<Bytes>, port: u16) -> Self {
-        self.environ.server_name = name.into();
-        self.environ.server_port = port;
+        self.environ.f.server_name = name.into();
+        self.environ.f.server_port = port;
         self
     }
 
     /// `REMOTE_ADDR` and `REMOTE_PORT`.
     pub fn remote(mut self, addr: impl Into<Bytes>, port: Option<u16>) -> Self {
-        self.environ.remote_addr = Some(addr.into());
-        self.environ.remote_port = port;
+        self.environ.f.remote_addr = Some(addr.into());
+        self.environ.f.remote_port = port;
         self
     }
 
     /// `rgi.url_scheme`.
     pub fn scheme(mut self, scheme: Scheme) -> Self {
-        self.environ.scheme = scheme;
+        self.environ.f.scheme = scheme;
         self
     }
 
@@ -884,39 +902,40 @@ impl EnvironBuilder {
 
     /// The request body.
     pub fn input(mut self, input: Input) -> Self {
-        self.environ.input = input;
+        self.environ.f.input = input;
         self
     }
 
     /// The request body from bytes; sets `CONTENT_LENGTH` unless already set.
     pub fn body(mut self, body: impl Into<Bytes>) -> Self {
         let body = body.into();
-        if !self.environ.headers.contains_key(header::CONTENT_LENGTH) {
+        if !self.environ.f.headers.contains_key(header::CONTENT_LENGTH) {
             self.environ
+                .f
                 .headers
                 .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
         }
-        self.environ.input = Input::from_bytes(body);
+        self.environ.f.input = Input::from_bytes(body);
         self
     }
 
     /// The shared facts about the server.
     pub fn server_info(mut self, info: Arc<ServerInfo>) -> Self {
-        self.environ.server = info;
+        self.environ.f.server = info;
         self
     }
 
     /// An executor for blocking work (replaces the one in the server info).
     pub fn executor(mut self, executor: impl Executor) -> Self {
-        let mut info = (*self.environ.server).clone();
+        let mut info = (*self.environ.f.server).clone();
         info.executor = Arc::new(executor);
-        self.environ.server = Arc::new(info);
+        self.environ.f.server = Arc::new(info);
         self
     }
 
     /// Add a typed extension.
     pub fn extension<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
-        self.environ.extensions.insert(value);
+        self.environ.f.extensions.insert(value);
         self
     }
 
@@ -994,8 +1013,8 @@ where
     let method = method.ok_or(EnvironError::Missing("REQUEST_METHOD"))?;
     let mut environ = EnvironBuilder::new(method, "/").build();
     environ.replace_request_uri(None);
-    environ.path_info = Text::Own(Bytes::new());
-    environ.protocol = Bytes::from_static(b"HTTP/1.0");
+    environ.f.path_info = Text::Own(Bytes::new());
+    environ.f.protocol = Bytes::from_static(b"HTTP/1.0");
     // Paths are applied together at the end so that their order in the input does not matter.
     let (mut script_name, mut path_info) = (Bytes::new(), Bytes::new());
     let mut port_given = false;
@@ -1012,7 +1031,7 @@ where
         }
     }
     if !port_given {
-        environ.server_port = environ.scheme.default_port();
+        environ.f.server_port = environ.f.scheme.default_port();
     }
     // RFC 3875 allows SCRIPT_NAME "/" for a script at the root; RGI spells that "".
     if &script_name[..] == b"/" {
@@ -1108,7 +1127,7 @@ impl Environ {
             Some((addr, port)) => (Some(addr), Some(port)),
             None => (None, None),
         };
-        Environ {
+        Environ::from_fields(Fields {
             method: from.method,
             script_name: Bytes::new(),
             path_info,
@@ -1125,6 +1144,12 @@ impl Environ {
             input: from.input,
             server: from.server,
             extensions: from.extensions,
+        })
+    }
+
+    fn from_fields(fields: Fields) -> Environ {
+        Environ {
+            f: Box::new(fields),
         }
     }
 }
