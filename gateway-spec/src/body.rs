@@ -152,9 +152,7 @@ impl Body {
         E: Into<BoxError>,
     {
         Body {
-            kind: Kind::Stream(Box::pin(StreamBody {
-                stream: Box::pin(stream),
-            })),
+            kind: Kind::Stream(Box::pin(StreamBody { stream })),
         }
     }
 
@@ -169,9 +167,7 @@ impl Body {
             return Body::empty();
         }
         Body {
-            kind: Kind::Stream(Box::pin(MapBody {
-                inner: Box::pin(body),
-            })),
+            kind: Kind::Stream(Box::pin(MapBody { inner: body })),
         }
     }
 
@@ -419,9 +415,13 @@ impl BodySender {
     }
 }
 
-/// Streams are kept in `Pin<Box<_>>` so that the wrappers are `Unpin` and need no unsafe projection.
-struct StreamBody<S> {
-    stream: Pin<Box<S>>,
+pin_project_lite::pin_project! {
+    /// A stream as a body. Pinned in place (projected), so that the body's one box holds it: a
+    /// stream wrapped per response costs one allocation, not two.
+    struct StreamBody<S> {
+        #[pin]
+        stream: S,
+    }
 }
 
 impl<S, D, E> http_body::Body for StreamBody<S>
@@ -437,7 +437,7 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        match self.get_mut().stream.as_mut().poll_next(cx) {
+        match self.project().stream.poll_next(cx) {
             Poll::Ready(Some(Ok(d))) => Poll::Ready(Some(Ok(Frame::data(d.into())))),
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
             Poll::Ready(None) => Poll::Ready(None),
@@ -456,9 +456,13 @@ where
     }
 }
 
-/// Adapts any `http_body::Body` to `Data = Bytes`, dropping trailers.
-struct MapBody<B> {
-    inner: Pin<Box<B>>,
+pin_project_lite::pin_project! {
+    /// Adapts any `http_body::Body` to `Data = Bytes`, dropping trailers. Pinned in place, as
+    /// [`StreamBody`]: one allocation per wrapped body (middleware wraps one per response).
+    struct MapBody<B> {
+        #[pin]
+        inner: B,
+    }
 }
 
 impl<B> http_body::Body for MapBody<B>
@@ -473,9 +477,9 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = self.get_mut();
+        let mut inner = self.project().inner;
         loop {
-            return match std::task::ready!(this.inner.as_mut().poll_frame(cx)) {
+            return match std::task::ready!(inner.as_mut().poll_frame(cx)) {
                 None => Poll::Ready(None),
                 Some(Err(e)) => Poll::Ready(Some(Err(e.into()))),
                 Some(Ok(frame)) => match frame.into_data() {
