@@ -113,6 +113,13 @@ impl CompressionLayer {
 
     /// Whether `response` may be compressed at all (the client's wishes aside).
     fn eligible(&self, response: &Response) -> bool {
+        // The length first: most dynamic responses are below `min_size`, and this test is the
+        // cheapest (the header checks below read and split header values).
+        if let Some(len) = response.body().exact_len() {
+            if len == 0 || len < self.min_size {
+                return false;
+            }
+        }
         let status = response.status();
         let headers = response.headers();
         if !rgi::status_allows_body(status)
@@ -131,15 +138,9 @@ impl CompressionLayer {
         if no_transform {
             return false;
         }
-        if let Some(content_type) = headers.get(header::CONTENT_TYPE) {
-            if already_compressed(content_type) {
-                return false;
-            }
-        }
-        match response.body().exact_len() {
-            Some(len) => len > 0 && len >= self.min_size,
-            None => true,
-        }
+        !headers
+            .get(header::CONTENT_TYPE)
+            .is_some_and(already_compressed)
     }
 
     fn apply(&self, mut response: Response, accept: AcceptEncoding) -> Response {
@@ -197,13 +198,20 @@ fn already_compressed(content_type: &HeaderValue) -> bool {
     let Ok(value) = content_type.to_str() else {
         return false;
     };
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    let (kind, subtype) = essence.split_once('/').unwrap_or((&essence, ""));
+    let essence = value.split(';').next().unwrap_or("").trim();
+    let (kind, subtype) = essence.split_once('/').unwrap_or((essence, ""));
+    // Media types are case-insensitive; lowercased only when they are not already (no allocation
+    // for the usual lowercase `text/html`).
+    if kind.bytes().any(|b| b.is_ascii_uppercase())
+        || subtype.bytes().any(|b| b.is_ascii_uppercase())
+    {
+        return media_type_compressed(&kind.to_ascii_lowercase(), &subtype.to_ascii_lowercase());
+    }
+    media_type_compressed(kind, subtype)
+}
+
+/// [`already_compressed`] for a lowercase media type.
+fn media_type_compressed(kind: &str, subtype: &str) -> bool {
     match kind {
         "image" => subtype != "svg+xml",
         "audio" | "video" => true,

@@ -1,5 +1,6 @@
 //! [`SessionLayer`]: loads the session before the inner application runs, saves it after.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -281,7 +282,8 @@ struct Loaded {
 
 /// Where the cookie is sent and how.
 struct CookieScope {
-    path: String,
+    /// Borrowed `/` at the root (no allocation for the usual case).
+    path: Cow<'static, str>,
     secure: bool,
 }
 
@@ -486,7 +488,7 @@ impl<A> SessionMiddleware<A> {
             .http_only(true)
             .same_site(SameSite::Lax)
             .secure(scope.secure)
-            .path(scope.path.as_str())
+            .path(&*scope.path)
             .max_age(cookie::time::Duration::seconds(
                 i64::try_from(max_age).unwrap_or(i64::MAX),
             ))
@@ -540,10 +542,10 @@ fn log_rejected(errors: &Errors, name: &str, why: Rejected) {
 }
 
 /// The cookie's `Path`: the application's SCRIPT_NAME, so two apps mounted side by side keep apart.
-fn cookie_path(script_name: &[u8]) -> String {
+fn cookie_path(script_name: &[u8]) -> Cow<'static, str> {
     match std::str::from_utf8(script_name) {
-        Ok(path) if path.starts_with('/') && !path.contains(';') => path.to_owned(),
-        _ => "/".to_owned(),
+        Ok(path) if path.starts_with('/') && !path.contains(';') => Cow::Owned(path.to_owned()),
+        _ => Cow::Borrowed("/"),
     }
 }
 
