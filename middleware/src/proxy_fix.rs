@@ -43,7 +43,7 @@ use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use http::header::HeaderValue;
+use http::header::{HeaderName, HeaderValue};
 use http::uri::Authority;
 use ipnet::IpNet;
 use rgi::{Application, Environ, Layer, Reply, Scheme, StartResponse};
@@ -305,8 +305,16 @@ fn apply(config: &Config, environ: &mut Environ) {
     }
 }
 
+// The headers read, as `HeaderName`s: a lookup by `&str` parses and validates the name on every
+// request before hashing it.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+const X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
+
 /// The `hops`-th comma-separated value from the right of header `name` (all its lines joined).
-fn nth_from_right(environ: &Environ, name: &str, hops: usize) -> Option<String> {
+fn nth_from_right(environ: &Environ, name: &HeaderName, hops: usize) -> Option<String> {
     let mut values = Vec::new();
     for line in environ.headers().get_all(name) {
         let Ok(text) = line.to_str() else {
@@ -330,25 +338,26 @@ fn nth_from_right(environ: &Environ, name: &str, hops: usize) -> Option<String> 
 
 fn read_x_forwarded(config: &Config, environ: &Environ) -> Forward {
     let hops = config.hops;
-    let get = |on: bool, name: &str| on.then(|| nth_from_right(environ, name, hops)).flatten();
+    let get =
+        |on: bool, name: &HeaderName| on.then(|| nth_from_right(environ, name, hops)).flatten();
     Forward {
-        addr: get(config.x_for, "x-forwarded-for").and_then(|v| parse_node(&v)),
-        scheme: get(config.x_proto, "x-forwarded-proto").and_then(|v| parse_scheme(&v)),
-        host: get(config.x_host, "x-forwarded-host").and_then(|v| parse_host(&v)),
-        port: get(config.x_port, "x-forwarded-port").and_then(|v| {
+        addr: get(config.x_for, &X_FORWARDED_FOR).and_then(|v| parse_node(&v)),
+        scheme: get(config.x_proto, &X_FORWARDED_PROTO).and_then(|v| parse_scheme(&v)),
+        host: get(config.x_host, &X_FORWARDED_HOST).and_then(|v| parse_host(&v)),
+        port: get(config.x_port, &X_FORWARDED_PORT).and_then(|v| {
             let port = v.parse::<u16>().ok().filter(|&p| p != 0);
             if port.is_none() {
                 log::debug!("proxy_fix: X-Forwarded-Port {v:?} is not a port; ignored");
             }
             port
         }),
-        prefix: get(config.x_prefix, "x-forwarded-prefix").and_then(|v| parse_prefix(&v)),
+        prefix: get(config.x_prefix, &X_FORWARDED_PREFIX).and_then(|v| parse_prefix(&v)),
     }
 }
 
 /// RFC 7239: `Forwarded: for=192.0.2.60;proto=http;by=203.0.113.43, for="[2001:db8::1]:4711"`.
 fn read_forwarded(hops: usize, environ: &Environ) -> Forward {
-    let Some(element) = nth_from_right(environ, "forwarded", hops) else {
+    let Some(element) = nth_from_right(environ, &http::header::FORWARDED, hops) else {
         return Forward::default();
     };
     let mut forward = Forward::default();

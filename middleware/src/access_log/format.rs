@@ -214,8 +214,25 @@ impl AccessFormat {
     }
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a [u8] {
+fn header<N: http::header::AsHeaderName>(headers: &HeaderMap, name: N) -> &[u8] {
     headers.get(name).map_or(b"-", |v| v.as_bytes())
+}
+
+/// A number in decimal (what `write!(out, "{n}")` writes, without the formatting machinery).
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        out.push(char::from(d));
+    }
 }
 
 fn path_and_query(target: &str) -> (&str, &str) {
@@ -223,7 +240,6 @@ fn path_and_query(target: &str) -> (&str, &str) {
 }
 
 fn render_atom(out: &mut String, atom: char, r: &AccessRecord, pid: u32) {
-    let (path, query) = path_and_query(&r.target);
     match atom {
         'h' => match r.remote {
             Some(addr) => push_ip(out, addr.ip()),
@@ -243,24 +259,20 @@ fn render_atom(out: &mut String, atom: char, r: &AccessRecord, pid: u32) {
             out.push_str(r.protocol);
         }
         'm' => push_escaped(out, r.method.as_bytes()),
-        'U' => push_escaped(out, path.as_bytes()),
-        'q' => push_escaped(out, query.as_bytes()),
+        'U' => push_escaped(out, path_and_query(&r.target).0.as_bytes()),
+        'q' => push_escaped(out, path_and_query(&r.target).1.as_bytes()),
         'H' => out.push_str(r.protocol),
-        's' => {
-            let _ = write!(out, "{}", r.status);
-        }
+        's' => push_u64(out, u64::from(r.status)),
         'b' => {
             if r.bytes == 0 {
                 out.push('-');
             } else {
-                let _ = write!(out, "{}", r.bytes);
+                push_u64(out, r.bytes);
             }
         }
-        'B' => {
-            let _ = write!(out, "{}", r.bytes);
-        }
-        'f' => push_escaped(out, header(&r.request_headers, "referer")),
-        'a' => push_escaped(out, header(&r.request_headers, "user-agent")),
+        'B' => push_u64(out, r.bytes),
+        'f' => push_escaped(out, header(&r.request_headers, &http::header::REFERER)),
+        'a' => push_escaped(out, header(&r.request_headers, &http::header::USER_AGENT)),
         'T' => {
             let _ = write!(out, "{}", r.duration.as_secs());
         }
@@ -392,12 +404,12 @@ fn render_json(r: &AccessRecord, pid: u32) -> String {
         r.duration.as_micros()
     );
     out.push_str(",\"referer\":");
-    match r.request_headers.get("referer") {
+    match r.request_headers.get(http::header::REFERER) {
         Some(v) => push_json_str(&mut out, v.as_bytes()),
         None => out.push_str("null"),
     }
     out.push_str(",\"user_agent\":");
-    match r.request_headers.get("user-agent") {
+    match r.request_headers.get(http::header::USER_AGENT) {
         Some(v) => push_json_str(&mut out, v.as_bytes()),
         None => out.push_str("null"),
     }
