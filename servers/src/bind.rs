@@ -366,7 +366,7 @@ pub enum Stream {
     /// Unix stream socket.
     Unix(tokio::net::UnixStream),
     /// TLS over either ([`crate::tls`]); its handshake runs on first use.
-    Tls(Box<crate::tls::TlsStream>),
+    Tls(Box<crate::tls::TlsStream<Stream>>),
 }
 
 impl Stream {

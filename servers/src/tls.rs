@@ -2,7 +2,7 @@
 //! files (`--certfile`, `--keyfile`, gunicorn's names), optionally a CA bundle (`--ca-certs`) that
 //! client certificates must chain to, reloaded from the same files on `SIGHUP`.
 //!
-//! An accepted connection becomes [`Stream::Tls`] at once, and its handshake runs when the
+//! An accepted connection becomes a [`TlsStream`] at once, and its handshake runs when the
 //! connection's task first reads or writes: the accept loop never waits on a client. A client that
 //! does not finish its handshake is closed by the header-read timeout like one that sends no head.
 //! The environ of a request over TLS has `rgi.url_scheme` `https` and `HTTPS=on`, and what the
@@ -30,8 +30,6 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-
-use crate::bind::Stream;
 
 /// Where the certificate, its key and the client CAs are read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,13 +141,17 @@ impl Tls {
     }
 
     /// Wrap an accepted connection; its handshake runs on first use and then fills `session`.
-    pub(crate) fn accept(&self, stream: Stream, session: SessionSlot) -> Stream {
+    pub(crate) fn accept<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        stream: S,
+        session: SessionSlot,
+    ) -> TlsStream<S> {
         let config = Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()));
         let accept = tokio_rustls::TlsAcceptor::from(config).accept(stream);
-        Stream::Tls(Box::new(TlsStream {
+        TlsStream {
             state: State::Handshake(accept),
             session,
-        }))
+        }
     }
 }
 
@@ -307,13 +309,13 @@ fn client_certificate(der: &CertificateDer<'_>) -> Vec<(&'static str, String)> {
     vars
 }
 
-/// A server-side TLS connection whose handshake completes on first use.
-pub struct TlsStream {
-    state: State,
+/// A server-side TLS connection over `S` whose handshake completes on first use.
+pub struct TlsStream<S> {
+    state: State<S>,
     session: SessionSlot,
 }
 
-impl fmt::Debug for TlsStream {
+impl<S> fmt::Debug for TlsStream<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match self.state {
             State::Handshake(_) => "handshake",
@@ -324,18 +326,18 @@ impl fmt::Debug for TlsStream {
     }
 }
 
-enum State {
-    Handshake(tokio_rustls::Accept<Stream>),
-    Ready(tokio_rustls::server::TlsStream<Stream>),
+enum State<S> {
+    Handshake(tokio_rustls::Accept<S>),
+    Ready(tokio_rustls::server::TlsStream<S>),
     Failed,
 }
 
-impl TlsStream {
+impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream<S> {
     /// Drive the handshake; the established stream once it is done.
     fn poll_ready(
         &mut self,
         cx: &mut Context<'_>,
-    ) -> Poll<io::Result<&mut tokio_rustls::server::TlsStream<Stream>>> {
+    ) -> Poll<io::Result<&mut tokio_rustls::server::TlsStream<S>>> {
         if let State::Handshake(accept) = &mut self.state {
             match Pin::new(accept).poll(cx) {
                 Poll::Pending => return Poll::Pending,
@@ -359,7 +361,7 @@ impl TlsStream {
     }
 }
 
-impl TlsStream {
+impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream<S> {
     /// Finish the handshake; then whether the client chose HTTP/2 by ALPN.
     pub(crate) async fn negotiate_h2(&mut self) -> io::Result<bool> {
         let stream = std::future::poll_fn(|cx| self.poll_ready(cx).map_ok(|_| ())).await;
@@ -375,7 +377,7 @@ impl TlsStream {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         io: impl FnOnce(
-            Pin<&mut tokio_rustls::server::TlsStream<Stream>>,
+            Pin<&mut tokio_rustls::server::TlsStream<S>>,
             &mut Context<'_>,
         ) -> Poll<io::Result<T>>,
     ) -> Poll<io::Result<T>> {
@@ -387,7 +389,7 @@ impl TlsStream {
     }
 }
 
-impl AsyncRead for TlsStream {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -397,7 +399,7 @@ impl AsyncRead for TlsStream {
     }
 }
 
-impl AsyncWrite for TlsStream {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

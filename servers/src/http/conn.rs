@@ -16,8 +16,9 @@ use rgi::convert::{self, ConnInfo, InputLimits};
 use rgi::{Application, Body, ServerInfo};
 use tokio::io::AsyncWriteExt;
 
+use super::h2::{self, Held};
 use super::idle::{Idle, InFlight, ParkableIo, Watchdog};
-use super::{h2, rfc9112};
+use super::rfc9112;
 use crate::bind::{Peer, Stream};
 use crate::config::Config;
 use crate::pipeline::body::LoggedBody;
@@ -121,7 +122,7 @@ pub(super) async fn serve_connection<A: Application>(
     let tls = pipeline.config.tls.as_ref();
     let release = Some(pipeline.config.idle_release).filter(|d| !d.is_zero() && tls.is_none());
     let mut stream = match (tls, session) {
-        (Some(tls), Some(session)) => tls.accept(stream, session),
+        (Some(tls), Some(session)) => Stream::Tls(Box::new(tls.accept(stream, session))),
         _ => stream,
     };
     let mut leftover = Bytes::new();
@@ -253,10 +254,6 @@ async fn first_bytes<A>(
         }
     }
 }
-
-/// What a response body holds until it ends: the connection's in-flight mark, and an HTTP/2
-/// stream's unfinished request body ([`h2::Keep`]).
-pub(super) type Held = (InFlight, Option<h2::Keep>);
 
 /// What every request on one connection shares.
 pub(super) struct Connection<A> {

@@ -30,13 +30,16 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rgi::Body;
 use tokio::io::AsyncReadExt;
 
-use super::conn::Held;
-use super::idle::{Idle, ParkableIo, Watchdog};
+use super::idle::{Idle, InFlight, ParkableIo, Watchdog};
 use crate::bind::Stream;
 use crate::config::{Config, Limits};
 use crate::pipeline::body::LoggedBody;
 use crate::pipeline::control::{Control, DRAIN_LINGER};
 use crate::pipeline::plain;
+
+/// What a response body holds until it ends: the connection's in-flight mark, and an HTTP/2
+/// stream's unfinished request body ([`Keep`]).
+pub(super) type Held = (InFlight, Option<Keep>);
 
 /// How an h2c client by prior knowledge opens a connection (RFC 9113 §3.4).
 const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
